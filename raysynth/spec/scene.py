@@ -1,0 +1,367 @@
+"""The scene file format: pydantic models with a description and a default on every field.
+
+A scene is JSON (or a dict) with these top-level fields::
+
+    {
+      "camera":    {...},          # Camera: pose, projection, image size, optional thin lens
+      "render":    {...},          # RenderSettings: spp, max_depth, seed, exposure
+      "materials": {"name": {...}} # named materials that objects refer to by name
+      "objects":   [{...}, ...],   # shapes and meshes, each with transform, material, label
+      "lights":    [{...}, ...],   # point, directional (sun), environment, sky
+      "classes":   ["a", "b"]      # optional fixed class list: class id = position + 1
+    }
+
+Conventions
+-----------
+- World space is right-handed; units are arbitrary but consistent (metres suggested).
+- Colours are linear RGB. Radiance of emitters in W/(sr m^2) per channel.
+- Camera space follows OpenCV: +x right, +y down, +z forward (along the optical axis).
+- A transform maps object space to world space as ``M = T @ R @ S`` (scale, then rotate, then
+  translate); ``matrix`` gives M directly instead (row-major 4x4).
+- Euler angles are degrees, applied about the world X, then Y, then Z axis: ``R = Rz @ Ry @ Rx``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal, Optional, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, model_validator
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Vec3 = tuple[FiniteFloat, FiniteFloat, FiniteFloat]
+PositiveVec3 = tuple[PositiveFloat, PositiveFloat, PositiveFloat]
+Color = tuple[NonNegativeFloat, NonNegativeFloat, NonNegativeFloat]
+Row4 = tuple[FiniteFloat, FiniteFloat, FiniteFloat, FiniteFloat]
+
+
+class Model(BaseModel):
+    """Base of every scene model: unknown fields are errors, NaN and inf are refused."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=False)
+
+
+# --------------------------------------------------------------------------- transform
+def _scalar_to_vec3(value):
+    """Accept one number for a uniform scale."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (value, value, value)
+    return value
+
+
+class Transform(Model):
+    """Object-to-world placement: ``M = T @ R @ S``, or an explicit ``matrix``."""
+
+    translate: Vec3 = Field((0.0, 0.0, 0.0), description="Translation (x, y, z) in world units.")
+    rotate: Vec3 = Field(
+        (0.0, 0.0, 0.0),
+        description="Euler angles in degrees about the world X, then Y, then Z axis (R = Rz Ry Rx).",
+    )
+    quaternion: Optional[tuple[FiniteFloat, FiniteFloat, FiniteFloat, FiniteFloat]] = Field(
+        None, description="Rotation as a quaternion (w, x, y, z), normalized on use; replaces `rotate`."
+    )
+    scale: Annotated[PositiveVec3, BeforeValidator(_scalar_to_vec3)] = Field(
+        (1.0, 1.0, 1.0), description="Scale factors (sx, sy, sz), each > 0; one number scales uniformly."
+    )
+    matrix: Optional[tuple[Row4, Row4, Row4, Row4]] = Field(
+        None,
+        description="Full 4x4 object-to-world matrix, row-major, last row (0, 0, 0, 1); "
+        "replaces translate/rotate/quaternion/scale.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self):
+        trs_given = self.model_fields_set & {"translate", "rotate", "quaternion", "scale"}
+        if self.matrix is not None and trs_given:
+            raise ValueError(f"give either `matrix` or translate/rotate/quaternion/scale, not both ({sorted(trs_given)})")
+        if self.quaternion is not None and "rotate" in self.model_fields_set:
+            raise ValueError("give either `rotate` (Euler degrees) or `quaternion`, not both")
+        if self.quaternion is not None and sum(q * q for q in self.quaternion) < 1e-12:
+            raise ValueError("quaternion must not be zero")
+        if self.matrix is not None:
+            if tuple(self.matrix[3]) != (0.0, 0.0, 0.0, 1.0):
+                raise ValueError("matrix last row must be (0, 0, 0, 1)")
+            a = self.matrix
+            det = (
+                a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1])
+                - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0])
+                + a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0])
+            )
+            if not abs(det) > 1e-12:
+                raise ValueError("matrix is singular (its 3x3 part has determinant 0)")
+        return self
+
+
+# --------------------------------------------------------------------------- materials
+class Checker(Model):
+    """A 3D checkerboard evaluated at the object-space hit point."""
+
+    color_a: Color = Field((0.8, 0.8, 0.8), description="Colour of the even cells (linear RGB).")
+    color_b: Color = Field((0.2, 0.2, 0.2), description="Colour of the odd cells (linear RGB).")
+    scale: PositiveFloat = Field(4.0, description="Cells per object-space unit.")
+
+
+class Diffuse(Model):
+    """Lambertian reflector."""
+
+    type: Literal["diffuse"] = Field("diffuse", description="Material kind.")
+    albedo: Color = Field((0.8, 0.8, 0.8), description="Diffuse reflectance, linear RGB in [0, 1].")
+    checker: Optional[Checker] = Field(None, description="Procedural checker replacing `albedo`.")
+
+
+class Conductor(Model):
+    """Metal: GGX microfacet reflection with Schlick Fresnel."""
+
+    type: Literal["conductor"] = Field("conductor", description="Material kind.")
+    color: Color = Field((0.9, 0.9, 0.9), description="Reflectance at normal incidence (F0), linear RGB.")
+    roughness: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = Field(
+        0.2, description="GGX alpha (as in Mitsuba); 0 is a perfect mirror."
+    )
+
+
+class Dielectric(Model):
+    """Smooth glass: Fresnel reflection and Snell refraction."""
+
+    type: Literal["dielectric"] = Field("dielectric", description="Material kind.")
+    ior: Annotated[float, Field(ge=1.0, le=4.0, allow_inf_nan=False)] = Field(
+        1.5, description="Index of refraction inside (outside is 1)."
+    )
+    color: Color = Field((1.0, 1.0, 1.0), description="Transmission tint, linear RGB in [0, 1].")
+
+
+class Emissive(Model):
+    """Area light: the shape emits `radiance` from its front side (both sides if `two_sided`)."""
+
+    type: Literal["emissive"] = Field("emissive", description="Material kind.")
+    radiance: Color = Field((1.0, 1.0, 1.0), description="Emitted radiance, linear RGB.")
+    intensity: NonNegativeFloat = Field(1.0, description="Multiplier applied to `radiance`.")
+    albedo: Color = Field((0.0, 0.0, 0.0), description="Diffuse reflectance of the emitter surface.")
+    two_sided: bool = Field(False, description="Emit from both sides (default: along the normal only).")
+
+
+Material = Annotated[Union[Diffuse, Conductor, Dielectric, Emissive], Field(discriminator="type")]
+MaterialRef = Annotated[
+    Union[Annotated[str, Tag("material-name")], Annotated[Material, Tag("material-inline")]],
+    Discriminator(lambda v: "material-name" if isinstance(v, str) else "material-inline"),
+]
+
+
+# --------------------------------------------------------------------------- objects
+class ObjectBase(Model):
+    name: Optional[str] = Field(None, description="Optional object name, written to meta.json.")
+    label: Optional[str] = Field(
+        None, description="Class name; objects with the same label share a class id (none: class 0)."
+    )
+    transform: Transform = Field(default_factory=Transform, description="Object-to-world placement.")
+    material: MaterialRef = Field(
+        default_factory=Diffuse, description="Inline material, or the name of an entry in `materials`."
+    )
+
+
+class Sphere(ObjectBase):
+    """Sphere centred at the object origin."""
+
+    type: Literal["sphere"] = Field("sphere", description="Shape kind.")
+    radius: PositiveFloat = Field(1.0, description="Radius (> 0).")
+
+
+class Box(ObjectBase):
+    """Axis-aligned box centred at the object origin."""
+
+    type: Literal["box"] = Field("box", description="Shape kind.")
+    size: PositiveVec3 = Field((1.0, 1.0, 1.0), description="Full edge lengths (x, y, z), each > 0.")
+
+
+class Quad(ObjectBase):
+    """Rectangle in the object's z = 0 plane, centred, front side facing +z."""
+
+    type: Literal["quad"] = Field("quad", description="Shape kind.")
+    size: tuple[PositiveFloat, PositiveFloat] = Field((1.0, 1.0), description="Edge lengths (x, y), each > 0.")
+
+
+class Disk(ObjectBase):
+    """Disk in the object's z = 0 plane, centred, front side facing +z."""
+
+    type: Literal["disk"] = Field("disk", description="Shape kind.")
+    radius: PositiveFloat = Field(1.0, description="Radius (> 0).")
+
+
+class Cylinder(ObjectBase):
+    """Cylinder along the object's z axis, centred at the origin."""
+
+    type: Literal["cylinder"] = Field("cylinder", description="Shape kind.")
+    radius: PositiveFloat = Field(0.5, description="Radius (> 0).")
+    height: PositiveFloat = Field(1.0, description="Length along z (> 0).")
+    caps: bool = Field(True, description="Close both ends with disks (a solid cylinder).")
+
+
+class Mesh(ObjectBase):
+    """Triangle mesh from a file (OBJ or PLY, path relative to the scene file) or inline arrays."""
+
+    type: Literal["mesh"] = Field("mesh", description="Shape kind.")
+    file: Optional[str] = Field(None, description="OBJ or PLY file, relative to the scene file's folder.")
+    vertices: Optional[list[Vec3]] = Field(None, description="Inline vertex positions (n x 3).")
+    faces: Optional[list[tuple[int, int, int]]] = Field(
+        None, description="Inline triangles (m x 3 zero-based vertex indices, counter-clockwise = front)."
+    )
+    normals: Optional[list[Vec3]] = Field(None, description="Inline vertex normals (n x 3), optional.")
+    smooth: bool = Field(True, description="Interpolate vertex normals when the mesh has them.")
+
+    @model_validator(mode="after")
+    def _check(self):
+        inline = self.vertices is not None or self.faces is not None
+        if self.file is None and not inline:
+            raise ValueError("a mesh needs `file` or inline `vertices` and `faces`")
+        if self.file is not None and inline:
+            raise ValueError("give either `file` or inline `vertices`/`faces`, not both")
+        if inline and (self.vertices is None or self.faces is None):
+            raise ValueError("inline meshes need both `vertices` and `faces`")
+        if self.normals is not None and self.vertices is not None and len(self.normals) != len(self.vertices):
+            raise ValueError(f"`normals` has {len(self.normals)} entries but `vertices` has {len(self.vertices)}")
+        return self
+
+
+SceneObject = Annotated[Union[Sphere, Box, Quad, Disk, Cylinder, Mesh], Field(discriminator="type")]
+
+
+# --------------------------------------------------------------------------- lights
+class PointLight(Model):
+    """Isotropic point light."""
+
+    type: Literal["point"] = Field("point", description="Light kind.")
+    position: Vec3 = Field((0.0, 5.0, 0.0), description="World position.")
+    intensity: Color = Field((10.0, 10.0, 10.0), description="Radiant intensity, W/sr per channel.")
+
+
+class DirectionalLight(Model):
+    """Distant light such as the sun; a disc of `angular_radius` degrees gives soft shadows."""
+
+    type: Literal["directional"] = Field("directional", description="Light kind.")
+    direction: Vec3 = Field((0.0, -1.0, 0.0), description="Direction the light travels (need not be unit).")
+    irradiance: Color = Field((3.0, 3.0, 3.0), description="Irradiance on a surface facing the light.")
+    angular_radius: Annotated[float, Field(ge=0, le=30, allow_inf_nan=False)] = Field(
+        0.0, description="Angular radius of the light's disc, degrees (the sun: 0.27); 0 = sharp."
+    )
+
+    @model_validator(mode="after")
+    def _check(self):
+        if sum(c * c for c in self.direction) < 1e-24:
+            raise ValueError("direction must not be zero")
+        return self
+
+
+class Environment(Model):
+    """Constant radiance from every direction not blocked by the scene."""
+
+    type: Literal["environment"] = Field("environment", description="Light kind.")
+    color: Color = Field((1.0, 1.0, 1.0), description="Radiance, linear RGB.")
+    intensity: NonNegativeFloat = Field(1.0, description="Multiplier applied to `color`.")
+
+
+class Sky(Model):
+    """Gradient sky: horizon to zenith above the horizon, `ground` below it."""
+
+    type: Literal["sky"] = Field("sky", description="Light kind.")
+    zenith: Color = Field((0.25, 0.45, 0.9), description="Radiance straight up.")
+    horizon: Color = Field((0.9, 0.9, 1.0), description="Radiance at the horizon.")
+    ground: Color = Field((0.3, 0.28, 0.25), description="Radiance below the horizon.")
+    up: Vec3 = Field((0.0, 1.0, 0.0), description="World up direction of the sky.")
+    intensity: NonNegativeFloat = Field(1.0, description="Multiplier applied to all three colours.")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if sum(c * c for c in self.up) < 1e-24:
+            raise ValueError("up must not be zero")
+        return self
+
+
+Light = Annotated[Union[PointLight, DirectionalLight, Environment, Sky], Field(discriminator="type")]
+
+
+# --------------------------------------------------------------------------- camera, settings
+class Intrinsics(Model):
+    """Pinhole intrinsics in pixels (OpenCV convention: pixel centres at integer + 0.5)."""
+
+    fx: PositiveFloat = Field(description="Focal length along x, pixels.")
+    fy: PositiveFloat = Field(description="Focal length along y, pixels.")
+    cx: FiniteFloat = Field(description="Principal point x, pixels (width / 2 for a centred one).")
+    cy: FiniteFloat = Field(description="Principal point y, pixels (height / 2 for a centred one).")
+
+
+class Camera(Model):
+    """Perspective camera: pose from position/look_at/up, projection from `fov` or `intrinsics`."""
+
+    position: Vec3 = Field((0.0, 0.0, 5.0), description="Centre of projection in world space.")
+    look_at: Vec3 = Field((0.0, 0.0, 0.0), description="World point on the optical axis.")
+    up: Vec3 = Field((0.0, 1.0, 0.0), description="World direction that appears up in the image.")
+    fov: Annotated[float, Field(gt=0, lt=180, allow_inf_nan=False)] = Field(
+        40.0, description="Vertical field of view, degrees (ignored when `intrinsics` is given)."
+    )
+    intrinsics: Optional[Intrinsics] = Field(None, description="Pixel intrinsics fx, fy, cx, cy; replaces `fov`.")
+    width: Annotated[int, Field(ge=1, le=16384)] = Field(320, description="Image width, pixels.")
+    height: Annotated[int, Field(ge=1, le=16384)] = Field(240, description="Image height, pixels.")
+    aperture_radius: NonNegativeFloat = Field(0.0, description="Thin-lens aperture radius (0 = pinhole).")
+    focus_distance: Optional[PositiveFloat] = Field(
+        None, description="Z-distance of the plane in focus (default: distance to `look_at`)."
+    )
+
+    @model_validator(mode="after")
+    def _check(self):
+        fwd = [a - b for a, b in zip(self.look_at, self.position)]
+        if sum(c * c for c in fwd) < 1e-24:
+            raise ValueError("look_at must differ from position")
+        cross = (
+            fwd[1] * self.up[2] - fwd[2] * self.up[1],
+            fwd[2] * self.up[0] - fwd[0] * self.up[2],
+            fwd[0] * self.up[1] - fwd[1] * self.up[0],
+        )
+        norm_f = math.sqrt(sum(c * c for c in fwd))
+        norm_u = math.sqrt(sum(c * c for c in self.up))
+        if not math.sqrt(sum(c * c for c in cross)) > 1e-9 * norm_f * max(norm_u, 1e-30):
+            raise ValueError("up must not be parallel to the viewing direction (look_at - position)")
+        return self
+
+
+class RenderSettings(Model):
+    """Sampling and output settings."""
+
+    spp: Annotated[int, Field(ge=1, le=1 << 20)] = Field(64, description="Camera samples per pixel.")
+    max_depth: Annotated[int, Field(ge=1, le=1024)] = Field(
+        8, description="Maximum path length in segments, the camera ray included (1: emitters only, 2: direct light)."
+    )
+    rr_depth: Annotated[int, Field(ge=1, le=1024)] = Field(
+        5, description="Path length from which Russian roulette may end paths."
+    )
+    seed: Annotated[int, Field(ge=0, lt=1 << 63)] = Field(0, description="Seed of every random number of the render.")
+    exposure: FiniteFloat = Field(0.0, description="Exposure in stops: rgb is multiplied by 2**exposure.")
+
+
+class Scene(Model):
+    """A complete scene: camera, render settings, materials, objects and lights."""
+
+    camera: Camera = Field(default_factory=Camera, description="The camera.")
+    render: RenderSettings = Field(default_factory=RenderSettings, description="Sampling settings.")
+    materials: dict[str, Material] = Field(default_factory=dict, description="Named materials.")
+    objects: list[SceneObject] = Field(default_factory=list, description="Shapes and meshes.")
+    lights: list[Light] = Field(default_factory=list, description="Non-geometric lights.")
+    classes: Optional[list[str]] = Field(
+        None,
+        description="Fixed class list: class id = index + 1. Default: labels in order of first appearance.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not self.objects:
+            raise ValueError("objects: the scene is empty (it needs at least one object)")
+        for i, obj in enumerate(self.objects):
+            if isinstance(obj.material, str) and obj.material not in self.materials:
+                known = ", ".join(sorted(self.materials)) or "none defined"
+                raise ValueError(f"objects[{i}].material: unknown material '{obj.material}' (known: {known})")
+            if self.classes is not None and obj.label is not None and obj.label not in self.classes:
+                raise ValueError(f"objects[{i}].label: unknown class '{obj.label}' (classes: {', '.join(self.classes)})")
+        if self.classes is not None and len(set(self.classes)) != len(self.classes):
+            raise ValueError("classes: names must be unique")
+        if sum(isinstance(light, (Environment, Sky)) for light in self.lights) > 1:
+            raise ValueError("lights: at most one environment or sky")
+        return self
