@@ -1,0 +1,539 @@
+"""Bounding volume hierarchy (BVH) construction on the host, flattened for traversal kernels.
+
+The build is a binned surface-area-heuristic (SAH) build in the style of pbrt
+(Pharr, Jakob, Humphreys, *Physically Based Rendering*, 4th ed., section 7.3 "Bounding
+Volume Hierarchies"):
+
+1. centroids are binned into ``n_bins`` equal bins along the axis of largest centroid extent;
+2. the ``n_bins - 1`` planes between bins are scored with the SAH
+   ``cost = TRAVERSAL_COST + (n_left * A_left + n_right * A_right) / A_node``
+   (intersection cost 1 per primitive, so a leaf costs ``n``);
+3. a node becomes a leaf when ``n <= max_leaf_size`` and ``n <= best split cost``; otherwise it
+   is split at the best plane (primitive arrays are partitioned in place);
+4. if all centroids coincide no plane separates them: a leaf when ``n <= max_leaf_size``, else
+   the primitive list is cut in the middle.
+
+``A`` is the surface area of a box. For boxes of zero area (every primitive on one line) the
+summed edge length is used instead, so degenerate inputs still get sensible splits.
+
+The tree is built iteratively (explicit stack) and written depth-first: the first child of an
+interior node is the next node. The build is parallel below the top levels: large nodes are
+split serially, the subtrees below them are built concurrently (``prange`` over a static,
+longest-first assignment of subtrees to threads) and stitched back in depth-first order. Every
+subtree is built by the same serial code from the same data, so the output is bit-identical for
+any number of threads (and identical to a fully serial build).
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
+
+import numba
+import numpy as np
+
+from raysynth._jit import host_jit
+
+#: SAH cost of visiting an interior node, relative to one primitive intersection (pbrt-v3
+#: value; the leaf cost is ``n`` primitive intersections).
+TRAVERSAL_COST = 0.125
+
+#: Below this many primitives the build runs single-threaded (thread start-up costs more).
+_PARALLEL_MIN_PRIMS = 32768
+#: Subtrees handed to threads hold at most ``max(this, n // (16 * threads))`` primitives.
+_MIN_TASK_PRIMS = 4096
+
+
+class BVH(NamedTuple):
+    """Flattened BVH, depth-first.
+
+    Attributes
+    ----------
+    node_bounds : ndarray, shape (m, 6), float32
+        Box of each node: ``min x, min y, min z, max x, max y, max z``. It is the exact union
+        of the boxes of the primitives below the node.
+    node_info : ndarray, shape (m, 3), int32
+        ``[offset, count, axis]`` per node. Interior node (``count == 0``): the first child is
+        the next node (index + 1), ``offset`` is the index of the second child, ``axis``
+        (0, 1, 2) is the split axis (the first child holds the smaller centroids). Leaf
+        (``count > 0``): primitives ``prim_order[offset:offset + count]``; ``axis`` is 0.
+    prim_order : ndarray, shape (n,), int32
+        Leaf slot -> original primitive index (a permutation of ``0..n-1``).
+    """
+
+    node_bounds: np.ndarray
+    node_info: np.ndarray
+    prim_order: np.ndarray
+
+
+# ---------------------------------------------------------------------------------------------
+# Compiled helpers (single-threaded). ``b12`` arrays hold node bounds then centroid bounds:
+# [box min xyz, box max xyz, centroid min xyz, centroid max xyz], float32.
+# ---------------------------------------------------------------------------------------------
+
+
+@host_jit
+def _measure(x0, y0, z0, x1, y1, z1, use_len):
+    """SAH measure of a box in float64: half surface area, or summed edge length."""
+    dx = np.float64(x1) - np.float64(x0)
+    dy = np.float64(y1) - np.float64(y0)
+    dz = np.float64(z1) - np.float64(z0)
+    if use_len:
+        return dx + dy + dz
+    return dx * dy + dy * dz + dz * dx
+
+
+@host_jit
+def _bin_of(c, cmin, scale, n_bins):
+    """Bin of centroid coordinate ``c`` (shared by binning and partitioning: same rounding)."""
+    b = int((np.float64(c) - cmin) * scale)
+    return n_bins - 1 if b >= n_bins else b
+
+
+@host_jit
+def _range_bounds(boxes, cent, s, e, out):
+    """Union of boxes and centroids of primitives ``s:e`` into ``out`` (12,)."""
+    for k in range(3):
+        out[k] = np.inf
+        out[3 + k] = -np.inf
+        out[6 + k] = np.inf
+        out[9 + k] = -np.inf
+    for i in range(s, e):
+        for k in range(3):
+            out[k] = min(out[k], boxes[i, k])
+            out[3 + k] = max(out[3 + k], boxes[i, 3 + k])
+            out[6 + k] = min(out[6 + k], cent[i, k])
+            out[9 + k] = max(out[9 + k], cent[i, k])
+
+
+@host_jit
+def _union_bins(bb, b0, b1, out):
+    """Union of bin bounds ``bb[b0:b1]`` (12 values each) into ``out``."""
+    for k in range(3):
+        out[k] = np.inf
+        out[3 + k] = -np.inf
+        out[6 + k] = np.inf
+        out[9 + k] = -np.inf
+    for b in range(b0, b1):
+        for k in range(3):
+            out[k] = min(out[k], bb[b, k])
+            out[3 + k] = max(out[3 + k], bb[b, 3 + k])
+            out[6 + k] = min(out[6 + k], bb[b, 6 + k])
+            out[9 + k] = max(out[9 + k], bb[b, 9 + k])
+
+
+@host_jit
+def _swap(boxes, cent, idx, i, j):
+    for k in range(6):
+        t = boxes[i, k]
+        boxes[i, k] = boxes[j, k]
+        boxes[j, k] = t
+    for k in range(3):
+        t = cent[i, k]
+        cent[i, k] = cent[j, k]
+        cent[j, k] = t
+    t2 = idx[i]
+    idx[i] = idx[j]
+    idx[j] = t2
+
+
+@host_jit
+def _build(boxes, cent, idx, start, end, root12, max_leaf, n_bins, trav, defer_max,
+           node_bounds, node_info, task_i, task_b):
+    """Build the subtree over primitives ``start:end``, depth-first, into the node arrays.
+
+    Nodes are written from index 0 of ``node_bounds`` / ``node_info``; interior offsets are
+    relative to that, leaf offsets are absolute primitive slots. Nodes with at most
+    ``defer_max`` primitives (``defer_max = 0``: none) become placeholders ``[task, -1, 0]``
+    and are recorded as ``task_i[task] = [start, end, node]``, ``task_b[task] = bounds``.
+
+    Returns ``(n_nodes, n_tasks)``.
+    """
+    # Explicit stack of pending nodes: [start, end, parent to patch or -1] and bounds. Every
+    # entry owns >= 1 primitive, so n + 1 entries suffice (untouched pages cost nothing).
+    st_i = np.empty((end - start + 1, 3), np.int64)
+    st_b = np.empty((end - start + 1, 12), np.float32)
+    # Scratch: bins (bounds, counts), SAH costs, current / child bounds.
+    bb = np.empty((n_bins, 12), np.float32)
+    bc = np.empty(n_bins, np.int64)
+    cost = np.empty(n_bins, np.float64)
+    cur = np.empty(12, np.float32)
+    lb = np.empty(12, np.float32)
+    rb = np.empty(12, np.float32)
+
+    st_i[0, 0] = start
+    st_i[0, 1] = end
+    st_i[0, 2] = -1
+    for k in range(12):
+        st_b[0, k] = root12[k]
+    sp = 1
+    n_nodes = 0
+    n_tasks = 0
+    while sp > 0:
+        # Pop a node, give it the next index, patch the parent's second-child offset.
+        sp -= 1
+        s = st_i[sp, 0]
+        e = st_i[sp, 1]
+        if st_i[sp, 2] >= 0:
+            node_info[st_i[sp, 2], 0] = n_nodes
+        node = n_nodes
+        n_nodes += 1
+        for k in range(12):
+            cur[k] = st_b[sp, k]
+        for k in range(6):
+            node_bounds[node, k] = cur[k]
+        n = e - s
+
+        # Deferred subtree: placeholder, built later by a worker thread.
+        if n <= defer_max:
+            task_i[n_tasks, 0] = s
+            task_i[n_tasks, 1] = e
+            task_i[n_tasks, 2] = node
+            for k in range(12):
+                task_b[n_tasks, k] = cur[k]
+            node_info[node, 0] = n_tasks
+            node_info[node, 1] = -1
+            node_info[node, 2] = 0
+            n_tasks += 1
+            continue
+
+        # Split axis: largest centroid extent.
+        axis = 0
+        ext = -1.0
+        for k in range(3):
+            d = np.float64(cur[9 + k]) - np.float64(cur[6 + k])
+            if d > ext:
+                ext = d
+                axis = k
+
+        mid = -1
+        if ext <= 0.0:
+            # All centroids coincide: leaf if small, else cut the list in the middle.
+            if n > max_leaf:
+                mid = s + n // 2
+                _range_bounds(boxes, cent, s, mid, lb)
+                _range_bounds(boxes, cent, mid, e, rb)
+        else:
+            # Bin centroids along the axis: counts and box / centroid bounds per bin.
+            cmin = np.float64(cur[6 + axis])
+            scale = n_bins / ext
+            for b in range(n_bins):
+                bc[b] = 0
+                for k in range(3):
+                    bb[b, k] = np.inf
+                    bb[b, 3 + k] = -np.inf
+                    bb[b, 6 + k] = np.inf
+                    bb[b, 9 + k] = -np.inf
+            for i in range(s, e):
+                b = _bin_of(cent[i, axis], cmin, scale, n_bins)
+                bc[b] += 1
+                for k in range(3):
+                    bb[b, k] = min(bb[b, k], boxes[i, k])
+                    bb[b, 3 + k] = max(bb[b, 3 + k], boxes[i, 3 + k])
+                    bb[b, 6 + k] = min(bb[b, 6 + k], cent[i, k])
+                    bb[b, 9 + k] = max(bb[b, 9 + k], cent[i, k])
+
+            # SAH of the n_bins - 1 planes: right-to-left sweep, then left-to-right.
+            use_len = _measure(cur[0], cur[1], cur[2], cur[3], cur[4], cur[5], False) <= 0.0
+            a_node = _measure(cur[0], cur[1], cur[2], cur[3], cur[4], cur[5], use_len)
+            best = -1
+            best_cost = np.inf
+            for sweep in range(2):
+                for k in range(3):
+                    lb[k] = np.inf
+                    lb[3 + k] = -np.inf
+                cnt = 0
+                for t in range(n_bins - 1):
+                    b = n_bins - 1 - t if sweep == 0 else t
+                    cnt += bc[b]
+                    for k in range(3):
+                        lb[k] = min(lb[k], bb[b, k])
+                        lb[3 + k] = max(lb[3 + k], bb[b, 3 + k])
+                    p = n_bins - 2 - t if sweep == 0 else t  # plane index (after bin p)
+                    if cnt == 0 or cnt == n:
+                        if sweep == 0:
+                            cost[p] = np.inf  # an empty side: not a split
+                        continue
+                    c = cnt * _measure(lb[0], lb[1], lb[2], lb[3], lb[4], lb[5], use_len)
+                    if sweep == 0:
+                        cost[p] = c
+                    else:
+                        c += cost[p]
+                        if c < best_cost:
+                            best_cost = c
+                            best = p
+            # Leaf or split (best >= 0 always: the first and last bins are non-empty).
+            if n > max_leaf or trav + best_cost / a_node < n:
+                # Partition primitives in place: bins <= best to the left.
+                i = s
+                j = e - 1
+                while True:
+                    while i <= j and _bin_of(cent[i, axis], cmin, scale, n_bins) <= best:
+                        i += 1
+                    while i <= j and _bin_of(cent[j, axis], cmin, scale, n_bins) > best:
+                        j -= 1
+                    if i >= j:
+                        break
+                    _swap(boxes, cent, idx, i, j)
+                    i += 1
+                    j -= 1
+                mid = i
+                _union_bins(bb, 0, best + 1, lb)
+                _union_bins(bb, best + 1, n_bins, rb)
+
+        if mid < 0:
+            # Leaf.
+            node_info[node, 0] = s
+            node_info[node, 1] = n
+            node_info[node, 2] = 0
+            continue
+
+        # Interior: push the second child (patches our offset when popped), then the first.
+        node_info[node, 1] = 0
+        node_info[node, 2] = axis
+        st_i[sp, 0] = mid
+        st_i[sp, 1] = e
+        st_i[sp, 2] = node
+        st_i[sp + 1, 0] = s
+        st_i[sp + 1, 1] = mid
+        st_i[sp + 1, 2] = -1
+        for k in range(12):
+            st_b[sp, k] = rb[k]
+            st_b[sp + 1, k] = lb[k]
+        sp += 2
+    return n_nodes, n_tasks
+
+
+@host_jit
+def _build_worker(w, owner, task_i, task_b, boxes, cent, idx, max_leaf, n_bins, trav, sub_b,
+                  sub_i, sizes):
+    """Build every deferred subtree owned by worker ``w``; task t writes nodes from 2*start."""
+    for t in range(owner.shape[0]):
+        if owner[t] == w:
+            s = task_i[t, 0]
+            e = task_i[t, 1]
+            sizes[t] = _build(boxes, cent, idx, s, e, task_b[t], max_leaf, n_bins, trav,
+                              np.int64(-1), sub_b[2 * s:2 * e], sub_i[2 * s:2 * e], task_i,
+                              task_b)[0]
+
+
+@host_jit
+def _copy_nodes(src_b, src_i, s0, dst_b, dst_i, d0, count, shift):
+    """Copy ``count`` nodes from ``s0`` to ``d0``; interior offsets are moved by ``shift``."""
+    for j in range(count):
+        for k in range(6):
+            dst_b[d0 + j, k] = src_b[s0 + j, k]
+        interior = src_i[s0 + j, 1] == 0
+        dst_i[d0 + j, 0] = src_i[s0 + j, 0] + (shift if interior else 0)
+        dst_i[d0 + j, 1] = src_i[s0 + j, 1]
+        dst_i[d0 + j, 2] = src_i[s0 + j, 2]
+
+
+@host_jit
+def _stitch_top(top_b, top_i, n_top, sizes):
+    """Allocate the final node arrays and place the top nodes (placeholders excluded).
+
+    Top node i moves to ``fin[i] = i +`` the nodes added by the placeholders before it, so the
+    expanded tree stays depth-first. Returns ``(node_bounds, node_info, fin)``.
+    """
+    fin = np.empty(n_top, np.int64)
+    shift = 0
+    for i in range(n_top):
+        fin[i] = i + shift
+        if top_i[i, 1] < 0:
+            shift += sizes[top_i[i, 0]] - 1
+    m = n_top + shift
+    node_bounds = np.empty((m, 6), np.float32)
+    node_info = np.empty((m, 3), np.int32)
+    for i in range(n_top):
+        if top_i[i, 1] >= 0:
+            _copy_nodes(top_b, top_i, i, node_bounds, node_info, fin[i], np.int64(1),
+                        np.int64(0))
+            if top_i[i, 1] == 0:
+                node_info[fin[i], 0] = fin[top_i[i, 0]]
+    return node_bounds, node_info, fin
+
+
+@host_jit
+def _copy_worker(w, owner, task_i, sizes, fin, sub_b, sub_i, node_bounds, node_info):
+    """Copy the subtrees owned by worker ``w`` over their placeholders."""
+    for t in range(owner.shape[0]):
+        if owner[t] == w:
+            base = fin[task_i[t, 2]]
+            _copy_nodes(sub_b, sub_i, 2 * task_i[t, 0], node_bounds, node_info, base,
+                        sizes[t], base)
+
+
+def _build_arrays(boxes, cent, idx, max_leaf, n_bins, trav, defer_max, workers):
+    """Top levels serially, deferred subtrees on ``workers`` threads, then stitch.
+
+    The compiled helpers release the GIL, so plain Python threads run them in parallel (no
+    ``parallel=True`` compile cost). ``boxes`` (n, 6), ``cent`` (n, 3) float32 and ``idx``
+    (n,) int32 are permuted in place. Returns ``(node_bounds, node_info)``.
+    """
+    n = boxes.shape[0]
+    root = np.empty(12, np.float32)
+    _range_bounds(boxes, cent, 0, n, root)
+    # Top levels (the whole tree when defer_max < 1). Untouched np.empty pages cost nothing.
+    top_b = np.empty((2 * n, 6), np.float32)
+    top_i = np.empty((2 * n, 3), np.int32)
+    task_i = np.empty((n, 3), np.int64)
+    task_b = np.empty((n, 12), np.float32)
+    n_top, n_tasks = _build(boxes, cent, idx, 0, n, root, max_leaf, n_bins, trav, defer_max,
+                            top_b, top_i, task_i, task_b)
+    task_i = task_i[:n_tasks]
+    task_b = task_b[:n_tasks]
+    sizes = np.zeros(n_tasks, np.int64)
+    if n_tasks == 0:
+        return _stitch_top(top_b, top_i, n_top, sizes)[:2]
+
+    # Static longest-first assignment of subtrees to workers (any assignment gives the same
+    # nodes; this one balances the load).
+    owner = np.empty(n_tasks, np.int64)
+    load = np.zeros(workers, np.int64)
+    for t in np.argsort(task_i[:, 0] - task_i[:, 1], kind="stable"):
+        w = int(np.argmin(load))
+        owner[t] = w
+        load[w] += task_i[t, 1] - task_i[t, 0]
+    sub_b = np.empty((2 * n, 6), np.float32)
+    sub_i = np.empty((2 * n, 3), np.int32)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(lambda w: _build_worker(w, owner, task_i, task_b, boxes, cent, idx,
+                                              max_leaf, n_bins, trav, sub_b, sub_i, sizes),
+                      range(workers)))
+        node_bounds, node_info, fin = _stitch_top(top_b, top_i, n_top, sizes)
+        list(pool.map(lambda w: _copy_worker(w, owner, task_i, sizes, fin, sub_b, sub_i,
+                                             node_bounds, node_info),
+                      range(workers)))
+    return node_bounds, node_info
+
+
+# ---------------------------------------------------------------------------------------------
+# Python API
+# ---------------------------------------------------------------------------------------------
+
+
+def _as_f32_bounds(a, name, round_down):
+    """(n, 3) float32 C-contiguous copy; wider floats are rounded outward (stay conservative)."""
+    a = np.asarray(a)
+    if a.ndim != 2 or a.shape[1] != 3:
+        raise ValueError(f"{name} must have shape (n, 3), got {a.shape}")
+    if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+        raise ValueError(f"{name} must be a real numeric array, got dtype {a.dtype}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        a32 = np.array(a, dtype=np.float32, order="C")  # always a fresh array
+        if a.dtype != np.float32:
+            wide = a.astype(np.float64)
+            if round_down:
+                bad = a32.astype(np.float64) > wide
+                a32[bad] = np.nextafter(a32[bad], np.float32(-np.inf))
+            else:
+                bad = a32.astype(np.float64) < wide
+                a32[bad] = np.nextafter(a32[bad], np.float32(np.inf))
+    if not np.isfinite(a32).all():
+        raise ValueError(f"{name} contains NaN or inf (or values beyond float32 range)")
+    return a32
+
+
+def build_bvh(prim_lo, prim_hi, max_leaf_size=4, n_bins=16) -> BVH:
+    """Build a binned-SAH BVH over primitive bounding boxes.
+
+    Parameters
+    ----------
+    prim_lo, prim_hi : array_like, shape (n, 3)
+        World-space min / max corner of each primitive's box, ``n >= 1``, finite,
+        ``prim_lo <= prim_hi``. float32 is used as is; other dtypes are converted to float32
+        with outward rounding.
+    max_leaf_size : int, optional
+        Most primitives in a leaf (>= 1). Never exceeded: lists of primitives that share one
+        centroid are cut in the middle. Default 4.
+    n_bins : int, optional
+        SAH bins per split (>= 2). Default 16.
+
+    Returns
+    -------
+    BVH
+        ``node_bounds`` (m, 6) float32, ``node_info`` (m, 3) int32, ``prim_order`` (n,) int32,
+        all C-contiguous, ``m <= 2 n - 1``. The result does not depend on the thread count.
+
+    Raises
+    ------
+    ValueError
+        On bad shapes, ``n == 0``, non-finite values, ``prim_lo > prim_hi`` or bad parameters.
+    """
+    lo = _as_f32_bounds(prim_lo, "prim_lo", round_down=True)
+    hi = _as_f32_bounds(prim_hi, "prim_hi", round_down=False)
+    if lo.shape != hi.shape:
+        raise ValueError(f"prim_lo {lo.shape} and prim_hi {hi.shape} differ in shape")
+    n = lo.shape[0]
+    if n < 1:
+        raise ValueError("need at least one primitive")
+    if n > 2**30:
+        raise ValueError("at most 2**30 primitives (node indices are int32)")
+    if not (lo <= hi).all():
+        raise ValueError("prim_lo must be <= prim_hi everywhere")
+    if int(max_leaf_size) != max_leaf_size or max_leaf_size < 1:
+        raise ValueError(f"max_leaf_size must be an integer >= 1, got {max_leaf_size}")
+    if int(n_bins) != n_bins or n_bins < 2:
+        raise ValueError(f"n_bins must be an integer >= 2, got {n_bins}")
+
+    # Working copies permuted in place: boxes, centroids (no overflow: halves first), indices.
+    boxes = np.concatenate((lo, hi), axis=1)
+    cent = lo * np.float32(0.5) + hi * np.float32(0.5)
+    idx = np.arange(n, dtype=np.int32)
+    workers = numba.get_num_threads()
+    if n < _PARALLEL_MIN_PRIMS or workers < 2:
+        defer_max = 0
+    else:
+        defer_max = max(_MIN_TASK_PRIMS, n // (16 * workers))
+    node_bounds, node_info = _build_arrays(boxes, cent, idx, int(max_leaf_size), int(n_bins),
+                                           float(TRAVERSAL_COST), int(defer_max), workers)
+    return BVH(node_bounds, node_info, idx)
+
+
+def bvh_stats(bvh: BVH) -> dict:
+    """Summary statistics of a BVH (for benchmarks and tests).
+
+    Parameters
+    ----------
+    bvh : BVH
+        Output of :func:`build_bvh`.
+
+    Returns
+    -------
+    dict
+        ``nodes``, ``leaves``, ``interior``, ``max_depth`` (root depth 0), ``mean_leaf_size``,
+        ``max_leaf_size``, ``sah_cost``: ``sum_interior TRAVERSAL_COST * A(node) / A(root) +
+        sum_leaves count * A(leaf) / A(root)`` with ``A`` the surface area (summed edge
+        length if the root has zero area; 1 for every node if the root is a point).
+    """
+    nb = bvh.node_bounds.astype(np.float64)
+    info = bvh.node_info
+    m = len(info)
+    count = info[:, 1].astype(np.int64)
+    leaf = count > 0
+    d = nb[:, 3:] - nb[:, :3]
+    area = d[:, 0] * d[:, 1] + d[:, 1] * d[:, 2] + d[:, 2] * d[:, 0]
+    if area[0] <= 0.0:
+        area = d.sum(axis=1)
+    if area[0] <= 0.0:
+        area = np.ones(m)
+    rel = area / area[0]
+    sah = float(TRAVERSAL_COST * rel[~leaf].sum() + (count[leaf] * rel[leaf]).sum())
+    # Depth by levels: children of interior node i are i + 1 and offset[i].
+    depth = np.full(m, -1, np.int64)
+    frontier = np.array([0])
+    level = 0
+    while len(frontier):
+        depth[frontier] = level
+        inner = frontier[~leaf[frontier]]
+        frontier = np.concatenate((inner + 1, info[inner, 0].astype(np.int64)))
+        level += 1
+    return {
+        "nodes": m,
+        "leaves": int(leaf.sum()),
+        "interior": int(m - leaf.sum()),
+        "max_depth": int(depth.max()),
+        "mean_leaf_size": float(count[leaf].mean()),
+        "max_leaf_size": int(count[leaf].max()),
+        "sah_cost": sah,
+    }

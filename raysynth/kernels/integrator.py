@@ -1,0 +1,256 @@
+"""The per-pixel body shared by every backend: label pass and path tracing. Target-free.
+
+``render_pixel`` is the only entry point a launcher calls. For pixel (x, y) it
+
+1. traces the ray through the pixel centre and writes the label layers from its first hit
+   (instance, class, depth, distance, camera-space normal, albedo, world position);
+2. traces ``spp`` camera paths (correlated multi-jittered positions in the pixel, box filter)
+   with next-event estimation, multiple importance sampling (power heuristic) and Russian
+   roulette, and writes their mean radiance;
+3. writes ``coverage``: the fraction of those camera samples whose first hit is the same
+   instance as the centre ray's (background counts as an instance).
+"""
+import math
+
+from .._jit import kernel
+from .camera import camera_ray
+from .intersect import surface_at
+from .lights import (
+    area_light_pdf,
+    directional_disc_hit,
+    emitted_radiance,
+    environment_pdf,
+    environment_radiance,
+    sample_light,
+)
+from .materials import bsdf_eval, bsdf_sample, is_delta_material, material_kind
+from .rng import DIM_BOUNCE, DIM_LENS, DIMS_PER_BOUNCE, cmj_2d, sample_key, uniform
+from .sampling import power_heuristic
+from .tags import (
+    CAM_DOWN,
+    CAM_FORWARD,
+    CAM_RIGHT,
+    EMISSIVE,
+    MAT_CHECKER_SCALE,
+    MAT_COLOR,
+    MAT_COLOR_B,
+    OBJ_CLASS,
+    OBJ_LIGHT,
+    OBJ_MATERIAL,
+    SET_MAX_DEPTH,
+    SET_RR_DEPTH,
+    SET_SEED,
+    SET_SPP,
+)
+from .traverse import trace
+from .vecmath import (
+    BIG,
+    F32,
+    HALF,
+    ONE,
+    ZERO,
+    add,
+    dot,
+    from_local,
+    madd,
+    max_component,
+    mul,
+    neg,
+    offset_origin,
+    orthonormal_basis,
+    row3,
+    scale,
+    sub,
+    to_local,
+    vec_at,
+    xform_point,
+)
+
+BLACK = (ZERO, ZERO, ZERO)
+WHITE = (ONE, ONE, ONE)
+RR_MAX = F32(0.95)
+SHADOW_SHRINK = F32(1.0 - 1e-4)
+# The pattern index that keys a pixel's multi-jittered sample positions (no camera sample uses it).
+PATTERN_SAMPLE = 0xFFFFFFFF
+
+
+@kernel
+def surface_color(scene, m, obj, p):
+    """Base colour of material m at world point p of object obj (the procedural checker is
+    evaluated in the object's own space, so it moves with the object)."""
+    color = row3(scene.mat_params, m, MAT_COLOR)
+    cells = scene.mat_params[m, MAT_CHECKER_SCALE]
+    if cells > ZERO:
+        q = xform_point(scene.obj_xform, obj, 0, p)
+        parity = int(math.floor(q[0] * cells)) + int(math.floor(q[1] * cells)) + int(math.floor(q[2] * cells))
+        if parity % 2 != 0:
+            color = row3(scene.mat_params, m, MAT_COLOR_B)
+    return color
+
+
+@kernel
+def _is_black(c):
+    return c[0] <= ZERO and c[1] <= ZERO and c[2] <= ZERO
+
+
+@kernel
+def trace_path(scene, ro, rd, key, stack):
+    """Radiance arriving at the camera along the ray (ro, rd), and the object index of the
+    first hit (-1 for background).
+
+    ``max_depth`` counts path segments, the camera ray included (as in Mitsuba 3): 1 shows
+    only emitters, 2 adds direct lighting.
+    """
+    max_depth = scene.settings[SET_MAX_DEPTH]
+    rr_depth = scene.settings[SET_RR_DEPTH]
+    radiance = BLACK
+    beta = WHITE
+    first_obj = -1
+    prev_delta = True   # the camera ray counts as a delta event: no MIS on what it sees
+    prev_pdf = ZERO
+    prev_p = ro
+    for depth in range(max_depth):
+        dim = DIM_BOUNCE + depth * DIMS_PER_BOUNCE
+        t, prim, u, v = trace(scene, ro, rd, BIG, stack, False)
+
+        # ---- escaped: environment and sun discs
+        if prim < 0:
+            le = environment_radiance(scene, rd)
+            if not _is_black(le):
+                w = ONE if prev_delta else power_heuristic(prev_pdf, environment_pdf(scene))
+                radiance = add(radiance, scale(mul(beta, le), w))
+            disc_le, disc_pdf = directional_disc_hit(scene, rd)
+            if not _is_black(disc_le):
+                w = ONE if prev_delta else power_heuristic(prev_pdf, disc_pdf)
+                radiance = add(radiance, scale(mul(beta, disc_le), w))
+            break
+
+        p, ng, ns, obj, area_scale = surface_at(scene, prim, ro, rd, t, u, v)
+        if depth == 0:
+            first_obj = obj
+        wo = neg(rd)
+
+        # ---- emission of a hit area light (MIS against light sampling)
+        light = scene.obj_info[obj, OBJ_LIGHT]
+        if light >= 0:
+            le = emitted_radiance(scene, light, ng, wo)
+            if not _is_black(le):
+                w = ONE
+                if not prev_delta:
+                    w = power_heuristic(prev_pdf, area_light_pdf(scene, light, prev_p, p, ng, area_scale))
+                radiance = add(radiance, scale(mul(beta, le), w))
+
+        if depth + 1 >= max_depth:
+            break
+
+        # ---- material and shading frame on the side of wo
+        m = scene.obj_info[obj, OBJ_MATERIAL]
+        color = surface_color(scene, m, obj, p)
+        if material_kind(scene.mat_params, m) == EMISSIVE and _is_black(color):
+            break
+        entering = dot(rd, ng) < ZERO
+        n_shade = ns if dot(ns, wo) > ZERO else neg(ns)
+        ng_side = ng if entering else neg(ng)
+        tangent, bitangent = orthonormal_basis(n_shade)
+        wo_local = to_local(wo, tangent, bitangent, n_shade)
+        if wo_local[2] <= ZERO:
+            break
+
+        # ---- next-event estimation: one light sample, shadow ray, MIS
+        if not is_delta_material(scene.mat_params, m):
+            wi, dist, le, pdf_light, delta_light = sample_light(
+                scene, p, uniform(key, dim), uniform(key, dim + 1), uniform(key, dim + 2)
+            )
+            if pdf_light > ZERO and not _is_black(le) and dot(wi, ng_side) > ZERO:
+                wi_local = to_local(wi, tangent, bitangent, n_shade)
+                f, pdf_bsdf = bsdf_eval(scene.mat_params, m, color, wo_local, wi_local)
+                if not _is_black(f):
+                    origin = offset_origin(p, ng, wi)
+                    if dist < BIG:
+                        # aim from the offset origin at the sampled point, stop just short of it
+                        to_light = sub(madd(p, wi, dist), origin)
+                        shadow_len = math.sqrt(dot(to_light, to_light))
+                        shadow_dir = scale(to_light, ONE / shadow_len)
+                        shadow_max = shadow_len * SHADOW_SHRINK
+                    else:
+                        shadow_dir = wi
+                        shadow_max = BIG
+                    _, blocker, _, _ = trace(scene, origin, shadow_dir, shadow_max, stack, True)
+                    if blocker < 0:
+                        w = ONE if delta_light else power_heuristic(pdf_light, pdf_bsdf)
+                        radiance = add(radiance, scale(mul(mul(beta, f), le), w / pdf_light))
+
+        # ---- continue the path by sampling the BSDF
+        wi_local, weight, pdf_bsdf, delta_bsdf = bsdf_sample(
+            scene.mat_params, m, color, wo_local, entering,
+            uniform(key, dim + 3), uniform(key, dim + 4), uniform(key, dim + 5),
+        )
+        if _is_black(weight):
+            break
+        wi = from_local(wi_local, tangent, bitangent, n_shade)
+        # a reflected direction must leave on wo's geometric side, a refracted one must cross
+        if (wi_local[2] > ZERO) != (dot(wi, ng_side) > ZERO):
+            break
+        beta = mul(beta, weight)
+        prev_delta = delta_bsdf
+        prev_pdf = pdf_bsdf
+        prev_p = p
+
+        # ---- Russian roulette
+        if depth + 1 >= rr_depth:
+            q = min(max_component(beta), RR_MAX)
+            if uniform(key, dim + 6) >= q:
+                break
+            beta = scale(beta, ONE / q)
+
+        ro = offset_origin(p, ng, wi)
+        rd = wi
+    return radiance, first_obj
+
+
+@kernel
+def render_pixel(scene, frame, x, y, stack):
+    """Render pixel (x, y) into every layer of ``frame`` (see the module docstring)."""
+    cam = scene.camera
+    width = frame.rgb.shape[1]
+    pixel = y * width + x
+
+    # ---- 1. labels from the ray through the pixel centre
+    ro, rd = camera_ray(cam, F32(x) + HALF, F32(y) + HALF, HALF, HALF)
+    t, prim, u, v = trace(scene, ro, rd, BIG, stack, False)
+    centre_obj = -1
+    if prim >= 0:
+        p, ng, ns, obj, _ = surface_at(scene, prim, ro, rd, t, u, v)
+        centre_obj = obj
+        frame.instance[y, x] = obj + 1
+        frame.class_id[y, x] = scene.obj_info[obj, OBJ_CLASS]
+        frame.distance[y, x] = t
+        frame.depth[y, x] = t * dot(rd, vec_at(cam, CAM_FORWARD))
+        n = ns if dot(ns, rd) < ZERO else neg(ns)   # facing the camera
+        frame.normal[y, x, 0] = dot(n, vec_at(cam, CAM_RIGHT))
+        frame.normal[y, x, 1] = dot(n, vec_at(cam, CAM_DOWN))
+        frame.normal[y, x, 2] = dot(n, vec_at(cam, CAM_FORWARD))
+        albedo = surface_color(scene, scene.obj_info[obj, OBJ_MATERIAL], obj, p)
+        for c in range(3):
+            frame.albedo[y, x, c] = albedo[c]
+            frame.position[y, x, c] = p[c]
+
+    # ---- 2. camera paths, box filter; 3. coverage of the centre ray's instance
+    spp = scene.settings[SET_SPP]
+    seed = scene.settings[SET_SEED]
+    pattern = sample_key(seed, pixel, PATTERN_SAMPLE)
+    total = BLACK
+    same = 0
+    for s in range(spp):
+        key = sample_key(seed, pixel, s)
+        jx, jy = cmj_2d(s, spp, pattern)
+        ro, rd = camera_ray(cam, F32(x) + jx, F32(y) + jy, uniform(key, DIM_LENS), uniform(key, DIM_LENS + 1))
+        radiance, first_obj = trace_path(scene, ro, rd, key, stack)
+        if math.isfinite(radiance[0]) and math.isfinite(radiance[1]) and math.isfinite(radiance[2]):
+            total = add(total, radiance)
+        if first_obj == centre_obj:
+            same += 1
+    inv = ONE / F32(spp)
+    for c in range(3):
+        frame.rgb[y, x, c] = total[c] * inv
+    frame.coverage[y, x] = F32(same) * inv

@@ -1,0 +1,113 @@
+"""Integer kind tags and table column indices shared by the compiler (host) and the kernels.
+
+Kernels dispatch with ``if kind == SPHERE: ...`` on these module-level integers, which Numba
+freezes as compile-time constants. Every table layout of :class:`raysynth.compile.SceneArrays`
+is spelled out here, so host and kernel code cannot disagree.
+"""
+
+# ---- primitive kinds (prim_info[:, PRIM_KIND]) -------------------------------------------
+SPHERE = 0     # unit sphere at the origin (object space)
+BOX = 1        # [-1, 1]^3
+QUAD = 2       # [-1, 1]^2 in z = 0, front +z
+DISK = 3       # unit disk in z = 0, front +z
+CYLINDER = 4   # radius 1, z in [-1, 1], optional caps
+TRIANGLE = 5   # world-space triangle
+N_ANALYTIC = 5
+
+# prim_info (P, 3) int32 columns
+PRIM_KIND = 0    # one of the kinds above
+PRIM_INDEX = 1   # row of shape_xform/shape_param (analytic) or of tri_* (triangle)
+PRIM_OBJECT = 2  # row of obj_info (instance id = object + 1)
+
+# shape_xform (S, 24) float32: object->world 3x4 row-major, then world->object 3x4
+XF_TO_WORLD = 0
+XF_TO_OBJECT = 12
+
+# shape_param (S, 4) float32 columns
+SP_CAPS = 0        # cylinder: 1.0 when capped
+SP_AREA = 1        # surface area of the canonical (object-space) shape
+SP_DET = 2         # |det| of the object->world linear part
+
+# ---- objects ------------------------------------------------------------------------------
+# obj_info (O, 4) int32 columns
+OBJ_MATERIAL = 0
+OBJ_CLASS = 1
+OBJ_LIGHT = 2      # row of light_info, or -1 when the object does not emit
+OBJ_SMOOTH = 3     # 1: interpolate vertex normals (meshes that have them)
+# obj_xform (O, 12) float32: the user's world->object 3x4 (object-space texture coordinates)
+
+# ---- materials ----------------------------------------------------------------------------
+DIFFUSE = 0
+CONDUCTOR = 1
+DIELECTRIC = 2
+EMISSIVE = 3
+
+# mat_params (M, 16) float32 columns
+MAT_KIND = 0            # material kind as a float (exact small integer)
+MAT_COLOR = 1           # 1..3: albedo (diffuse, emissive base), F0 (conductor), tint (dielectric)
+MAT_COLOR_B = 4         # 4..6: checker odd-cell colour
+MAT_CHECKER_SCALE = 7   # cells per object-space unit; 0 = no checker
+MAT_ROUGHNESS = 8       # GGX alpha
+MAT_IOR = 9             # index of refraction
+MAT_EMISSION = 10       # 10..12: emitted radiance (emissive)
+MAT_TWO_SIDED = 13      # emissive: 1.0 = emits from both sides
+MAT_COLUMNS = 16
+
+# ---- lights -------------------------------------------------------------------------------
+LIGHT_SHAPE = 0        # emissive analytic shape
+LIGHT_MESH = 1         # emissive triangle mesh
+LIGHT_POINT = 2
+LIGHT_DIRECTIONAL = 3
+LIGHT_ENVIRONMENT = 4  # environment or sky (see env)
+
+# light_info (L, 4) int32 columns
+LI_KIND = 0
+LI_REF = 1       # shape: prim index; mesh: first triangle
+LI_COUNT = 2     # mesh: triangle count
+LI_CDF = 3       # mesh: offset into light_tri_cdf
+
+# light_params (L, 12) float32 columns
+LP_RADIANCE = 0    # 0..2: radiance (area, directional disc), intensity (point)
+LP_VECTOR = 3      # 3..5: position (point), unit direction towards the light (directional)
+LP_COS_MAX = 6     # directional: cosine of the angular radius (1 = delta)
+LP_TWO_SIDED = 7   # area lights
+LP_AREA = 8        # mesh lights: total world-space area
+LP_COLUMNS = 12
+
+# env (16,) float32
+ENV_NONE = 0
+ENV_CONSTANT = 1
+ENV_SKY = 2
+ENV_KIND = 0
+ENV_LIGHT = 1      # row in the light tables (-1 when none)
+ENV_COLOR = 2      # 2..4 constant radiance, or zenith for a sky
+ENV_HORIZON = 5    # 5..7
+ENV_GROUND = 8     # 8..10
+ENV_UP = 11        # 11..13
+ENV_COLUMNS = 16
+
+# ---- camera (24,) float32 -----------------------------------------------------------------
+CAM_POS = 0         # 0..2 centre of projection (world)
+CAM_RIGHT = 3       # 3..5 camera +x in world (OpenCV: right)
+CAM_DOWN = 6        # 6..8 camera +y in world (down)
+CAM_FORWARD = 9     # 9..11 camera +z in world (optical axis)
+CAM_FX = 12
+CAM_FY = 13
+CAM_CX = 14
+CAM_CY = 15
+CAM_APERTURE = 16   # thin-lens aperture radius (0 = pinhole)
+CAM_FOCUS = 17      # z-distance of the focus plane
+CAM_WIDTH = 18
+CAM_HEIGHT = 19
+CAM_COLUMNS = 24
+
+# ---- settings (8,) int64 ------------------------------------------------------------------
+SET_SPP = 0
+SET_MAX_DEPTH = 1
+SET_RR_DEPTH = 2
+SET_SEED = 3
+SET_COLUMNS = 8
+
+# ---- traversal -----------------------------------------------------------------------------
+STACK_SIZE = 64    # per-ray traversal stack (BVH depth is bounded well below this)
+NO_HIT = -1

@@ -1,0 +1,126 @@
+"""The public rendering API: load a scene, compile it, render every layer."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+
+from . import __version__
+from .compile import CompiledScene, compile_scene
+from .errors import RaysynthError
+from .frame import empty_frame
+from .spec.load import parse_scene, read_scene_file
+from .spec.scene import Scene
+
+SceneSource = Union[str, os.PathLike, dict, Scene]
+
+#: The layers returned by :func:`render` (and written by ``raysynth render``).
+LAYERS = ("rgb", "depth", "distance", "normals", "instance", "class", "albedo", "position", "coverage")
+
+
+def load_scene(source: SceneSource) -> tuple[Scene, Optional[Path]]:
+    """A validated Scene and the folder its relative mesh paths refer to.
+
+    ``source`` is a path to a JSON scene file, a scene dictionary or a Scene.
+    Raises :class:`raysynth.errors.SceneError` (one line, with the field path) on bad input.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        return read_scene_file(source)
+    return parse_scene(source), None
+
+
+def prepare(source: SceneSource, **overrides) -> CompiledScene:
+    """Load and compile a scene; ``overrides`` are spp, seed, width, height, max_depth."""
+    scene, base_dir = load_scene(source)
+    return compile_scene(scene, base_dir, **overrides)
+
+
+def scene_meta(compiled: CompiledScene) -> dict:
+    """The meta.json record of a compiled scene (camera matrices, settings, objects)."""
+    return {
+        "raysynth_version": __version__,
+        "width": compiled.width,
+        "height": compiled.height,
+        "spp": compiled.spp,
+        "seed": compiled.seed,
+        "max_depth": compiled.max_depth,
+        "exposure": compiled.exposure,
+        "camera": {
+            "K": compiled.K.tolist(),
+            "world_to_camera": compiled.world_to_camera.tolist(),
+            "convention": "OpenCV: x right, y down, z forward; pixel centres at integer + 0.5",
+        },
+        "classes": {str(i): name for i, name in enumerate(compiled.class_names)},
+        "objects": compiled.objects,
+    }
+
+
+def render(
+    scene: SceneSource,
+    *,
+    spp: Optional[int] = None,
+    seed: Optional[int] = None,
+    width: Optional[int] = None,
+    height: Optional[int] = None,
+    max_depth: Optional[int] = None,
+    threads: Optional[int] = None,
+    backend: str = "cpu",
+    progress=None,
+) -> dict:
+    """Render a scene and return every layer as named arrays.
+
+    Parameters
+    ----------
+    scene : path to a JSON scene file, a scene dict, or a :class:`Scene`
+    spp, seed, width, height, max_depth : override the scene's settings
+    threads : CPU threads (default: all)
+    backend : "cpu"
+    progress : None, or a callable taking the number of pixels just finished
+
+    Returns
+    -------
+    dict with
+        rgb : (H, W, 3) float32, linear RGB radiance, times 2**exposure
+        depth : (H, W) float32, z-depth of the pixel-centre hit along the optical axis, scene
+            units; 0 where nothing is hit
+        distance : (H, W) float32, camera-centre-to-hit distance; 0 where nothing is hit
+        normals : (H, W, 3) float32, unit shading normal in camera space (OpenCV: x right, y
+            down, z forward), facing the camera; 0 where nothing is hit
+        instance : (H, W) int32, instance id (object index + 1; 0 = background)
+        class : (H, W) int32, class id (0 = background or unlabelled)
+        albedo : (H, W, 3) float32, material base colour at the hit, linear RGB
+        position : (H, W, 3) float32, world-space hit point
+        coverage : (H, W) float32 in [0, 1], fraction of the pixel's camera samples whose first
+            hit is the centre ray's instance
+        meta : dict, the meta.json record (camera K and world_to_camera, objects, settings)
+        timings : dict, seconds spent compiling the scene and rendering
+    """
+    if backend != "cpu":
+        raise RaysynthError(f"backend: unknown backend '{backend}' (available: cpu)")
+    from .backends.cpu import render_frame  # imports Numba and the kernels
+
+    t0 = time.perf_counter()
+    compiled = prepare(scene, spp=spp, seed=seed, width=width, height=height, max_depth=max_depth)
+    t1 = time.perf_counter()
+    frame = empty_frame(compiled.height, compiled.width)
+    render_frame(compiled.arrays, frame, threads=threads, progress=progress)
+    t2 = time.perf_counter()
+    rgb = frame.rgb
+    if compiled.exposure != 0.0:
+        rgb = (rgb * np.float32(2.0 ** compiled.exposure)).astype(np.float32)
+    return {
+        "rgb": rgb,
+        "depth": frame.depth,
+        "distance": frame.distance,
+        "normals": frame.normal,
+        "instance": frame.instance,
+        "class": frame.class_id,
+        "albedo": frame.albedo,
+        "position": frame.position,
+        "coverage": frame.coverage,
+        "meta": scene_meta(compiled),
+        "timings": {"prepare_s": t1 - t0, "render_s": t2 - t1},
+    }
