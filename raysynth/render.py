@@ -15,7 +15,7 @@ from .frame import empty_frame
 from .spec.load import parse_scene, read_scene_file
 from .spec.scene import Scene
 
-SceneSource = Union[str, os.PathLike, dict, Scene]
+SceneSource = Union[str, os.PathLike, dict, Scene, CompiledScene]
 
 #: The layers returned by :func:`render` (and written by ``raysynth render``).
 LAYERS = ("rgb", "depth", "distance", "normals", "instance", "class", "albedo", "position", "coverage")
@@ -33,7 +33,13 @@ def load_scene(source: SceneSource) -> tuple[Scene, Optional[Path]]:
 
 
 def prepare(source: SceneSource, **overrides) -> CompiledScene:
-    """Load and compile a scene; ``overrides`` are spp, seed, width, height, max_depth."""
+    """Load and compile a scene; ``overrides`` are spp, seed, width, height, max_depth.
+
+    A CompiledScene passes through unchanged (overrides must then be None)."""
+    if isinstance(source, CompiledScene):
+        if any(v is not None for v in overrides.values()):
+            raise RaysynthError("overrides cannot be applied to an already compiled scene")
+        return source
     scene, base_dir = load_scene(source)
     return compile_scene(scene, base_dir, **overrides)
 
@@ -74,7 +80,8 @@ def render(
 
     Parameters
     ----------
-    scene : path to a JSON scene file, a scene dict, or a :class:`Scene`
+    scene : path to a JSON scene file, a scene dict, a :class:`Scene`, or the result of
+        :func:`prepare` (then without overrides)
     spp, seed, width, height, max_depth : override the scene's settings
     threads : CPU threads (default: all)
     backend : "cpu"

@@ -66,8 +66,9 @@ class BVH(NamedTuple):
 
 
 # ---------------------------------------------------------------------------------------------
-# Compiled helpers (single-threaded). ``b12`` arrays hold node bounds then centroid bounds:
-# [box min xyz, box max xyz, centroid min xyz, centroid max xyz], float32.
+# Compiled helpers. Primitives live in records ``rec[i] = [min xyz, max xyz, index, 0]`` (8 x 4
+# bytes, float32 with the index as int32 bits, read through an int32 view ``reci``). There are
+# two record buffers: a split scatters a node's records from its buffer into the other one.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -83,88 +84,83 @@ def _measure(x0, y0, z0, x1, y1, z1, use_len):
 
 
 @host_jit
+def _cen2(rec, i, k):
+    """Twice the centroid of record ``i`` along axis ``k``, float64 (exact, cannot overflow)."""
+    return np.float64(rec[i, k]) + np.float64(rec[i, 3 + k])
+
+
+@host_jit
 def _bin_of(c, cmin, scale, n_bins):
-    """Bin of centroid coordinate ``c`` (shared by binning and partitioning: same rounding)."""
-    b = int((np.float64(c) - cmin) * scale)
+    """Bin of doubled centroid ``c`` (shared by binning and partitioning: same rounding)."""
+    b = int((c - cmin) * scale)
     return n_bins - 1 if b >= n_bins else b
 
 
 @host_jit
-def _range_bounds(boxes, cent, s, e, out):
-    """Union of boxes and centroids of primitives ``s:e`` into ``out`` (12,)."""
+def _box_bounds(rec, s, e, out):
+    """Union of the boxes of records ``s:e`` into ``out`` (6,) float32."""
     for k in range(3):
         out[k] = np.inf
         out[3 + k] = -np.inf
-        out[6 + k] = np.inf
-        out[9 + k] = -np.inf
     for i in range(s, e):
         for k in range(3):
-            out[k] = min(out[k], boxes[i, k])
-            out[3 + k] = max(out[3 + k], boxes[i, 3 + k])
-            out[6 + k] = min(out[6 + k], cent[i, k])
-            out[9 + k] = max(out[9 + k], cent[i, k])
+            out[k] = min(out[k], rec[i, k])
+            out[3 + k] = max(out[3 + k], rec[i, 3 + k])
 
 
 @host_jit
-def _union_bins(bb, b0, b1, out):
-    """Union of bin bounds ``bb[b0:b1]`` (12 values each) into ``out``."""
+def _union_bins(bb, bc, b0, b1, out):
+    """Union of the boxes of the non-empty bins ``b0:b1`` into ``out`` (6,) float32."""
     for k in range(3):
         out[k] = np.inf
         out[3 + k] = -np.inf
-        out[6 + k] = np.inf
-        out[9 + k] = -np.inf
     for b in range(b0, b1):
+        if bc[b] > 0:
+            for k in range(3):
+                out[k] = min(out[k], bb[b, k])
+                out[3 + k] = max(out[3 + k], bb[b, 3 + k])
+
+
+@host_jit
+def _pack(lo, hi, rec, reci):
+    """Fill records from (n, 3) bounds; the index goes in slot 6 (int32 bits)."""
+    for i in range(lo.shape[0]):
         for k in range(3):
-            out[k] = min(out[k], bb[b, k])
-            out[3 + k] = max(out[3 + k], bb[b, 3 + k])
-            out[6 + k] = min(out[6 + k], bb[b, 6 + k])
-            out[9 + k] = max(out[9 + k], bb[b, 9 + k])
+            rec[i, k] = lo[i, k]
+            rec[i, 3 + k] = hi[i, k]
+        reci[i, 6] = i
+        reci[i, 7] = 0
 
 
 @host_jit
-def _swap(boxes, cent, idx, i, j):
-    for k in range(6):
-        t = boxes[i, k]
-        boxes[i, k] = boxes[j, k]
-        boxes[j, k] = t
-    for k in range(3):
-        t = cent[i, k]
-        cent[i, k] = cent[j, k]
-        cent[j, k] = t
-    t2 = idx[i]
-    idx[i] = idx[j]
-    idx[j] = t2
-
-
-@host_jit
-def _build(boxes, cent, idx, start, end, root12, max_leaf, n_bins, trav, defer_max,
+def _build(buf, bufi, prim_order, start, end, buf0, root6, max_leaf, n_bins, trav, defer_max,
            node_bounds, node_info, task_i, task_b):
-    """Build the subtree over primitives ``start:end``, depth-first, into the node arrays.
+    """Build the subtree over records ``start:end`` of ``buf[buf0]``, depth-first.
 
-    Nodes are written from index 0 of ``node_bounds`` / ``node_info``; interior offsets are
-    relative to that, leaf offsets are absolute primitive slots. Nodes with at most
-    ``defer_max`` primitives (``defer_max = 0``: none) become placeholders ``[task, -1, 0]``
-    and are recorded as ``task_i[task] = [start, end, node]``, ``task_b[task] = bounds``.
-
-    Returns ``(n_nodes, n_tasks)``.
+    ``buf`` (2, n, 8) float32 and its int32 view ``bufi`` are the record buffers; leaves write
+    their original indices to ``prim_order[start:end]``. Nodes are written from index 0 of
+    ``node_bounds`` / ``node_info``; interior offsets are relative to that, leaf offsets are
+    absolute slots. Nodes with at most ``defer_max`` primitives (``< 1``: none) become
+    placeholders ``[task, -1, 0]`` recorded as ``task_i[task] = [start, end, node, buffer]``
+    and ``task_b[task] = box``. Returns ``(n_nodes, n_tasks)``.
     """
-    # Explicit stack of pending nodes: [start, end, parent to patch or -1] and bounds. Every
-    # entry owns >= 1 primitive, so n + 1 entries suffice (untouched pages cost nothing).
-    st_i = np.empty((end - start + 1, 3), np.int64)
-    st_b = np.empty((end - start + 1, 12), np.float32)
-    # Scratch: bins (bounds, counts), SAH costs, current / child bounds.
-    bb = np.empty((n_bins, 12), np.float32)
+    # Explicit stack of pending nodes: [start, end, parent to patch or -1, buffer] and box.
+    # Every entry owns >= 1 primitive, so n + 1 entries suffice (untouched pages cost nothing).
+    st_i = np.empty((end - start + 1, 4), np.int64)
+    st_b = np.empty((end - start + 1, 6), np.float32)
+    # Scratch: bins (box, count), SAH costs, child boxes.
+    bb = np.empty((n_bins, 6), np.float32)
     bc = np.empty(n_bins, np.int64)
     cost = np.empty(n_bins, np.float64)
-    cur = np.empty(12, np.float32)
-    lb = np.empty(12, np.float32)
-    rb = np.empty(12, np.float32)
+    lb = np.empty(6, np.float32)
+    rb = np.empty(6, np.float32)
 
     st_i[0, 0] = start
     st_i[0, 1] = end
     st_i[0, 2] = -1
-    for k in range(12):
-        st_b[0, k] = root12[k]
+    st_i[0, 3] = buf0
+    for k in range(6):
+        st_b[0, k] = root6[k]
     sp = 1
     n_nodes = 0
     n_tasks = 0
@@ -173,118 +169,149 @@ def _build(boxes, cent, idx, start, end, root12, max_leaf, n_bins, trav, defer_m
         sp -= 1
         s = st_i[sp, 0]
         e = st_i[sp, 1]
+        cb = st_i[sp, 3]
         if st_i[sp, 2] >= 0:
             node_info[st_i[sp, 2], 0] = n_nodes
         node = n_nodes
         n_nodes += 1
-        for k in range(12):
-            cur[k] = st_b[sp, k]
         for k in range(6):
-            node_bounds[node, k] = cur[k]
+            node_bounds[node, k] = st_b[sp, k]
         n = e - s
+        rec = buf[cb]
 
         # Deferred subtree: placeholder, built later by a worker thread.
         if n <= defer_max:
             task_i[n_tasks, 0] = s
             task_i[n_tasks, 1] = e
             task_i[n_tasks, 2] = node
-            for k in range(12):
-                task_b[n_tasks, k] = cur[k]
+            task_i[n_tasks, 3] = cb
+            for k in range(6):
+                task_b[n_tasks, k] = st_b[sp, k]
             node_info[node, 0] = n_tasks
             node_info[node, 1] = -1
             node_info[node, 2] = 0
             n_tasks += 1
             continue
 
-        # Split axis: largest centroid extent.
-        axis = 0
-        ext = -1.0
-        for k in range(3):
-            d = np.float64(cur[9 + k]) - np.float64(cur[6 + k])
-            if d > ext:
-                ext = d
-                axis = k
-
         mid = -1
-        if ext <= 0.0:
-            # All centroids coincide: leaf if small, else cut the list in the middle.
-            if n > max_leaf:
-                mid = s + n // 2
-                _range_bounds(boxes, cent, s, mid, lb)
-                _range_bounds(boxes, cent, mid, e, rb)
-        else:
-            # Bin centroids along the axis: counts and box / centroid bounds per bin.
-            cmin = np.float64(cur[6 + axis])
-            scale = n_bins / ext
-            for b in range(n_bins):
-                bc[b] = 0
-                for k in range(3):
-                    bb[b, k] = np.inf
-                    bb[b, 3 + k] = -np.inf
-                    bb[b, 6 + k] = np.inf
-                    bb[b, 9 + k] = -np.inf
+        axis = 0
+        child_buf = cb
+        if n > 1:
+            # Centroid bounds; split axis = largest centroid extent.
+            c0 = c1 = c2 = np.inf
+            d0 = d1 = d2 = -np.inf
             for i in range(s, e):
-                b = _bin_of(cent[i, axis], cmin, scale, n_bins)
-                bc[b] += 1
-                for k in range(3):
-                    bb[b, k] = min(bb[b, k], boxes[i, k])
-                    bb[b, 3 + k] = max(bb[b, 3 + k], boxes[i, 3 + k])
-                    bb[b, 6 + k] = min(bb[b, 6 + k], cent[i, k])
-                    bb[b, 9 + k] = max(bb[b, 9 + k], cent[i, k])
+                x = _cen2(rec, i, 0)
+                y = _cen2(rec, i, 1)
+                z = _cen2(rec, i, 2)
+                c0 = min(c0, x)
+                c1 = min(c1, y)
+                c2 = min(c2, z)
+                d0 = max(d0, x)
+                d1 = max(d1, y)
+                d2 = max(d2, z)
+            ext = d0 - c0
+            cmin = c0
+            if d1 - c1 > ext:
+                ext = d1 - c1
+                cmin = c1
+                axis = 1
+            if d2 - c2 > ext:
+                ext = d2 - c2
+                cmin = c2
+                axis = 2
 
-            # SAH of the n_bins - 1 planes: right-to-left sweep, then left-to-right.
-            use_len = _measure(cur[0], cur[1], cur[2], cur[3], cur[4], cur[5], False) <= 0.0
-            a_node = _measure(cur[0], cur[1], cur[2], cur[3], cur[4], cur[5], use_len)
-            best = -1
-            best_cost = np.inf
-            for sweep in range(2):
-                for k in range(3):
-                    lb[k] = np.inf
-                    lb[3 + k] = -np.inf
-                cnt = 0
-                for t in range(n_bins - 1):
-                    b = n_bins - 1 - t if sweep == 0 else t
-                    cnt += bc[b]
+            if ext <= 0.0:
+                # All centroids coincide: leaf if small, else cut the list in the middle.
+                axis = 0
+                if n > max_leaf:
+                    mid = s + n // 2
+                    _box_bounds(rec, s, mid, lb)
+                    _box_bounds(rec, mid, e, rb)
+            else:
+                # Bin centroids along the axis: count and box per bin.
+                scale = n_bins / ext
+                for b in range(n_bins):
+                    bc[b] = 0
                     for k in range(3):
-                        lb[k] = min(lb[k], bb[b, k])
-                        lb[3 + k] = max(lb[3 + k], bb[b, 3 + k])
-                    p = n_bins - 2 - t if sweep == 0 else t  # plane index (after bin p)
-                    if cnt == 0 or cnt == n:
-                        if sweep == 0:
-                            cost[p] = np.inf  # an empty side: not a split
-                        continue
-                    c = cnt * _measure(lb[0], lb[1], lb[2], lb[3], lb[4], lb[5], use_len)
-                    if sweep == 0:
-                        cost[p] = c
-                    else:
-                        c += cost[p]
-                        if c < best_cost:
-                            best_cost = c
-                            best = p
-            # Leaf or split (best >= 0 always: the first and last bins are non-empty).
-            if n > max_leaf or trav + best_cost / a_node < n:
-                # Partition primitives in place: bins <= best to the left.
-                i = s
-                j = e - 1
-                while True:
-                    while i <= j and _bin_of(cent[i, axis], cmin, scale, n_bins) <= best:
-                        i += 1
-                    while i <= j and _bin_of(cent[j, axis], cmin, scale, n_bins) > best:
-                        j -= 1
-                    if i >= j:
-                        break
-                    _swap(boxes, cent, idx, i, j)
-                    i += 1
-                    j -= 1
-                mid = i
-                _union_bins(bb, 0, best + 1, lb)
-                _union_bins(bb, best + 1, n_bins, rb)
+                        bb[b, k] = np.inf
+                        bb[b, 3 + k] = -np.inf
+                for i in range(s, e):
+                    b = _bin_of(_cen2(rec, i, axis), cmin, scale, n_bins)
+                    bc[b] += 1
+                    for k in range(3):
+                        bb[b, k] = min(bb[b, k], rec[i, k])
+                        bb[b, 3 + k] = max(bb[b, 3 + k], rec[i, 3 + k])
+
+                # SAH of the planes after bins p = 0 .. n_bins - 2. A plane after an empty bin
+                # costs the same as the plane before it, which wins ties: skip those.
+                nb = node_bounds[node]
+                use_len = _measure(nb[0], nb[1], nb[2], nb[3], nb[4], nb[5], False) <= 0.0
+                a_node = _measure(nb[0], nb[1], nb[2], nb[3], nb[4], nb[5], use_len)
+                # Right-to-left sweep: n_right * A_right.
+                x0 = y0 = z0 = np.float32(np.inf)
+                x1 = y1 = z1 = np.float32(-np.inf)
+                cnt = 0
+                for p in range(n_bins - 2, -1, -1):
+                    b = p + 1
+                    if bc[b] > 0:
+                        cnt += bc[b]
+                        x0 = min(x0, bb[b, 0])
+                        y0 = min(y0, bb[b, 1])
+                        z0 = min(z0, bb[b, 2])
+                        x1 = max(x1, bb[b, 3])
+                        y1 = max(y1, bb[b, 4])
+                        z1 = max(z1, bb[b, 5])
+                    if bc[p] > 0 and cnt > 0:
+                        cost[p] = cnt * _measure(x0, y0, z0, x1, y1, z1, use_len)
+                # Left-to-right sweep: + n_left * A_left; keep the first minimum.
+                x0 = y0 = z0 = np.float32(np.inf)
+                x1 = y1 = z1 = np.float32(-np.inf)
+                cnt = 0
+                best = -1
+                best_cost = np.inf
+                for p in range(n_bins - 1):
+                    if bc[p] > 0:
+                        cnt += bc[p]
+                        x0 = min(x0, bb[p, 0])
+                        y0 = min(y0, bb[p, 1])
+                        z0 = min(z0, bb[p, 2])
+                        x1 = max(x1, bb[p, 3])
+                        y1 = max(y1, bb[p, 4])
+                        z1 = max(z1, bb[p, 5])
+                        if cnt < n:
+                            c = cost[p] + cnt * _measure(x0, y0, z0, x1, y1, z1, use_len)
+                            if c < best_cost:
+                                best_cost = c
+                                best = p
+
+                # Leaf or split (a split exists: the first and last bins are non-empty).
+                if n > max_leaf or trav + best_cost / a_node < n:
+                    # Scatter into the other buffer without branches: left from s up, right
+                    # from e - 1 down.
+                    child_buf = 1 - cb
+                    src = bufi[cb]
+                    dst = bufi[child_buf]
+                    left = s
+                    right = e - 1
+                    for i in range(s, e):
+                        go_left = _bin_of(_cen2(rec, i, axis), cmin, scale, n_bins) <= best
+                        j = left if go_left else right
+                        for k in range(8):
+                            dst[j, k] = src[i, k]
+                        left += 1 if go_left else 0
+                        right -= 0 if go_left else 1
+                    mid = left
+                    _union_bins(bb, bc, 0, best + 1, lb)
+                    _union_bins(bb, bc, best + 1, n_bins, rb)
 
         if mid < 0:
-            # Leaf.
+            # Leaf: record the original primitive indices of its slots.
             node_info[node, 0] = s
             node_info[node, 1] = n
             node_info[node, 2] = 0
+            for i in range(s, e):
+                prim_order[i] = bufi[cb, i, 6]
             continue
 
         # Interior: push the second child (patches our offset when popped), then the first.
@@ -293,10 +320,12 @@ def _build(boxes, cent, idx, start, end, root12, max_leaf, n_bins, trav, defer_m
         st_i[sp, 0] = mid
         st_i[sp, 1] = e
         st_i[sp, 2] = node
+        st_i[sp, 3] = child_buf
         st_i[sp + 1, 0] = s
         st_i[sp + 1, 1] = mid
         st_i[sp + 1, 2] = -1
-        for k in range(12):
+        st_i[sp + 1, 3] = child_buf
+        for k in range(6):
             st_b[sp, k] = rb[k]
             st_b[sp + 1, k] = lb[k]
         sp += 2
@@ -304,16 +333,16 @@ def _build(boxes, cent, idx, start, end, root12, max_leaf, n_bins, trav, defer_m
 
 
 @host_jit
-def _build_worker(w, owner, task_i, task_b, boxes, cent, idx, max_leaf, n_bins, trav, sub_b,
-                  sub_i, sizes):
+def _build_worker(w, owner, task_i, task_b, buf, bufi, prim_order, max_leaf, n_bins, trav,
+                  sub_b, sub_i, sizes):
     """Build every deferred subtree owned by worker ``w``; task t writes nodes from 2*start."""
     for t in range(owner.shape[0]):
         if owner[t] == w:
             s = task_i[t, 0]
             e = task_i[t, 1]
-            sizes[t] = _build(boxes, cent, idx, s, e, task_b[t], max_leaf, n_bins, trav,
-                              np.int64(-1), sub_b[2 * s:2 * e], sub_i[2 * s:2 * e], task_i,
-                              task_b)[0]
+            sizes[t] = _build(buf, bufi, prim_order, s, e, task_i[t, 3], task_b[t], max_leaf,
+                              n_bins, trav, np.int64(-1), sub_b[2 * s:2 * e],
+                              sub_i[2 * s:2 * e], task_i, task_b)[0]
 
 
 @host_jit
@@ -363,28 +392,30 @@ def _copy_worker(w, owner, task_i, sizes, fin, sub_b, sub_i, node_bounds, node_i
                         sizes[t], base)
 
 
-def _build_arrays(boxes, cent, idx, max_leaf, n_bins, trav, defer_max, workers):
+def _build_arrays(lo, hi, max_leaf, n_bins, trav, defer_max, workers):
     """Top levels serially, deferred subtrees on ``workers`` threads, then stitch.
 
     The compiled helpers release the GIL, so plain Python threads run them in parallel (no
-    ``parallel=True`` compile cost). ``boxes`` (n, 6), ``cent`` (n, 3) float32 and ``idx``
-    (n,) int32 are permuted in place. Returns ``(node_bounds, node_info)``.
+    ``parallel=True`` compile cost). Returns ``(node_bounds, node_info, prim_order)``.
     """
-    n = boxes.shape[0]
-    root = np.empty(12, np.float32)
-    _range_bounds(boxes, cent, 0, n, root)
+    n = lo.shape[0]
+    buf = np.empty((2, n, 8), np.float32)  # the second buffer is touched only when used
+    bufi = buf.view(np.int32)
+    _pack(lo, hi, buf[0], bufi[0])
+    root = np.concatenate((lo.min(axis=0), hi.max(axis=0)))
+    prim_order = np.empty(n, np.int32)
     # Top levels (the whole tree when defer_max < 1). Untouched np.empty pages cost nothing.
     top_b = np.empty((2 * n, 6), np.float32)
     top_i = np.empty((2 * n, 3), np.int32)
-    task_i = np.empty((n, 3), np.int64)
-    task_b = np.empty((n, 12), np.float32)
-    n_top, n_tasks = _build(boxes, cent, idx, 0, n, root, max_leaf, n_bins, trav, defer_max,
-                            top_b, top_i, task_i, task_b)
+    task_i = np.empty((n, 4), np.int64)
+    task_b = np.empty((n, 6), np.float32)
+    n_top, n_tasks = _build(buf, bufi, prim_order, 0, n, 0, root, max_leaf, n_bins, trav,
+                            defer_max, top_b, top_i, task_i, task_b)
     task_i = task_i[:n_tasks]
     task_b = task_b[:n_tasks]
     sizes = np.zeros(n_tasks, np.int64)
     if n_tasks == 0:
-        return _stitch_top(top_b, top_i, n_top, sizes)[:2]
+        return _stitch_top(top_b, top_i, n_top, sizes)[:2] + (prim_order,)
 
     # Static longest-first assignment of subtrees to workers (any assignment gives the same
     # nodes; this one balances the load).
@@ -397,14 +428,14 @@ def _build_arrays(boxes, cent, idx, max_leaf, n_bins, trav, defer_max, workers):
     sub_b = np.empty((2 * n, 6), np.float32)
     sub_i = np.empty((2 * n, 3), np.int32)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda w: _build_worker(w, owner, task_i, task_b, boxes, cent, idx,
+        list(pool.map(lambda w: _build_worker(w, owner, task_i, task_b, buf, bufi, prim_order,
                                               max_leaf, n_bins, trav, sub_b, sub_i, sizes),
                       range(workers)))
         node_bounds, node_info, fin = _stitch_top(top_b, top_i, n_top, sizes)
         list(pool.map(lambda w: _copy_worker(w, owner, task_i, sizes, fin, sub_b, sub_i,
                                              node_bounds, node_info),
                       range(workers)))
-    return node_bounds, node_info
+    return node_bounds, node_info, prim_order
 
 
 # ---------------------------------------------------------------------------------------------
@@ -476,18 +507,13 @@ def build_bvh(prim_lo, prim_hi, max_leaf_size=4, n_bins=16) -> BVH:
     if int(n_bins) != n_bins or n_bins < 2:
         raise ValueError(f"n_bins must be an integer >= 2, got {n_bins}")
 
-    # Working copies permuted in place: boxes, centroids (no overflow: halves first), indices.
-    boxes = np.concatenate((lo, hi), axis=1)
-    cent = lo * np.float32(0.5) + hi * np.float32(0.5)
-    idx = np.arange(n, dtype=np.int32)
     workers = numba.get_num_threads()
     if n < _PARALLEL_MIN_PRIMS or workers < 2:
         defer_max = 0
     else:
         defer_max = max(_MIN_TASK_PRIMS, n // (16 * workers))
-    node_bounds, node_info = _build_arrays(boxes, cent, idx, int(max_leaf_size), int(n_bins),
-                                           float(TRAVERSAL_COST), int(defer_max), workers)
-    return BVH(node_bounds, node_info, idx)
+    return BVH(*_build_arrays(lo, hi, int(max_leaf_size), int(n_bins), float(TRAVERSAL_COST),
+                              int(defer_max), workers))
 
 
 def bvh_stats(bvh: BVH) -> dict:
