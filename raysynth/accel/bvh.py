@@ -1,27 +1,30 @@
 """Bounding volume hierarchy (BVH) construction on the host, flattened for traversal kernels.
 
-The build is a binned surface-area-heuristic (SAH) build in the style of pbrt
-(Pharr, Jakob, Humphreys, *Physically Based Rendering*, 4th ed., section 7.3 "Bounding
-Volume Hierarchies"):
+Binned surface-area-heuristic (SAH) build in the style of pbrt (Pharr, Jakob, Humphreys,
+*Physically Based Rendering*, 4th ed., section 7.3 "Bounding Volume Hierarchies"):
 
 1. centroids are binned into ``n_bins`` equal bins along the axis of largest centroid extent;
-2. the ``n_bins - 1`` planes between bins are scored with the SAH
-   ``cost = TRAVERSAL_COST + (n_left * A_left + n_right * A_right) / A_node``
-   (intersection cost 1 per primitive, so a leaf costs ``n``);
+2. the ``n_bins - 1`` planes between bins are scored with
+   ``cost = traversal_cost + (n_left * A_left + n_right * A_right) / A_node`` (intersection
+   cost 1 per primitive, so a leaf costs ``n``; ``traversal_cost`` defaults to 1/8, pbrt-v3's
+   value), the first of equal minima wins;
 3. a node becomes a leaf when ``n <= max_leaf_size`` and ``n <= best split cost``; otherwise it
-   is split at the best plane (primitive arrays are partitioned in place);
+   is split at the best plane;
 4. if all centroids coincide no plane separates them: a leaf when ``n <= max_leaf_size``, else
-   the primitive list is cut in the middle.
+   the primitive list is cut in the middle (so leaves never exceed ``max_leaf_size``).
 
-``A`` is the surface area of a box. For boxes of zero area (every primitive on one line) the
-summed edge length is used instead, so degenerate inputs still get sensible splits.
+``A`` is the surface area of a box; where a node's box has zero area (all its primitives on one
+line) the summed edge length is used instead, so such inputs still split evenly. Centroids and
+SAH sums are computed in float64 (no overflow or underflow for any finite float32 input); node
+boxes are exact float32 unions of the primitive boxes below them.
 
 The tree is built iteratively (explicit stack) and written depth-first: the first child of an
-interior node is the next node. The build is parallel below the top levels: large nodes are
-split serially, the subtrees below them are built concurrently (``prange`` over a static,
-longest-first assignment of subtrees to threads) and stitched back in depth-first order. Every
-subtree is built by the same serial code from the same data, so the output is bit-identical for
-any number of threads (and identical to a fully serial build).
+interior node is the next node. Primitive records are scattered between two buffers at each
+split (branch-free, sequential). For large inputs the top of the tree is built first; the
+subtrees below it are built concurrently on Python threads (the compiled code releases the GIL)
+with a static longest-first assignment, then stitched back in depth-first order. Every subtree
+is built by the same serial code from the same data, so the output is bit-identical for any
+number of threads and identical to a fully serial build.
 """
 from __future__ import annotations
 
@@ -33,8 +36,8 @@ import numpy as np
 
 from raysynth._jit import host_jit
 
-#: SAH cost of visiting an interior node, relative to one primitive intersection (pbrt-v3
-#: value; the leaf cost is ``n`` primitive intersections).
+#: Default SAH cost of visiting an interior node, relative to one primitive intersection
+#: (pbrt-v3's value; a leaf of n primitives costs n).
 TRAVERSAL_COST = 0.125
 
 #: Below this many primitives the build runs single-threaded (thread start-up costs more).
@@ -66,10 +69,20 @@ class BVH(NamedTuple):
 
 
 # ---------------------------------------------------------------------------------------------
-# Compiled helpers. Primitives live in records ``rec[i] = [min xyz, max xyz, index, 0]`` (8 x 4
-# bytes, float32 with the index as int32 bits, read through an int32 view ``reci``). There are
-# two record buffers: a split scatters a node's records from its buffer into the other one.
+# Compiled helpers. Primitives live in 8-word records ``[min xyz, max xyz, index, 0]`` (float32,
+# the index as int32 bits) in one flat array ``R`` holding two buffers of n records; record
+# ``g`` starts at ``R[8 g]``; buffer ``c`` holds records ``c n .. c n + n - 1``. A split scatters
+# a node's records into the other buffer. ``R64`` / ``RI`` are int64 / int32 views of ``R``.
+# Hot loops index with uint64 (no negative-index wraparound code: ~2x faster).
 # ---------------------------------------------------------------------------------------------
+
+_U0 = np.uint64(0)
+_U1 = np.uint64(1)
+_U2 = np.uint64(2)
+_U3 = np.uint64(3)
+_U4 = np.uint64(4)
+_U6 = np.uint64(6)
+_U8 = np.uint64(8)
 
 
 @host_jit
@@ -84,28 +97,88 @@ def _measure(x0, y0, z0, x1, y1, z1, use_len):
 
 
 @host_jit
-def _cen2(rec, i, k):
-    """Twice the centroid of record ``i`` along axis ``k``, float64 (exact, cannot overflow)."""
-    return np.float64(rec[i, k]) + np.float64(rec[i, 3 + k])
+def _cen2(R, f, ax):
+    """Twice the centroid of the record at float offset ``f`` along ``ax`` (float64: exact)."""
+    return np.float64(R[f + ax]) + np.float64(R[f + ax + _U3])
 
 
 @host_jit
-def _bin_of(c, cmin, scale, n_bins):
-    """Bin of doubled centroid ``c`` (shared by binning and partitioning: same rounding)."""
-    b = int((c - cmin) * scale)
-    return n_bins - 1 if b >= n_bins else b
+def _bin_of(c, cmin, scale, last):
+    """Bin of doubled centroid ``c`` (the one formula for binning and scattering)."""
+    b = np.uint64((c - cmin) * scale)
+    return last if b > last else b
 
 
 @host_jit
-def _box_bounds(rec, s, e, out):
-    """Union of the boxes of records ``s:e`` into ``out`` (6,) float32."""
+def _centroid_bounds(R, g0, g1):
+    """Bounds of the doubled centroids of records ``g0:g1``: (min xyz, max xyz)."""
+    c0 = c1 = c2 = np.inf
+    d0 = d1 = d2 = -np.inf
+    for g in range(g0, g1):
+        f = np.uint64(g) * _U8
+        x = _cen2(R, f, _U0)
+        y = _cen2(R, f, _U1)
+        z = _cen2(R, f, _U2)
+        c0 = min(c0, x)
+        c1 = min(c1, y)
+        c2 = min(c2, z)
+        d0 = max(d0, x)
+        d1 = max(d1, y)
+        d2 = max(d2, z)
+    return c0, c1, c2, d0, d1, d2
+
+
+@host_jit
+def _box_bounds(R, g0, g1, out):
+    """Union of the boxes of records ``g0:g1`` into ``out`` (6,) float32."""
     for k in range(3):
         out[k] = np.inf
         out[3 + k] = -np.inf
-    for i in range(s, e):
+    for g in range(g0, g1):
+        f = np.uint64(g) * _U8
         for k in range(3):
-            out[k] = min(out[k], rec[i, k])
-            out[3 + k] = max(out[3 + k], rec[i, 3 + k])
+            out[k] = min(out[k], R[f + np.uint64(k)])
+            out[3 + k] = max(out[3 + k], R[f + np.uint64(k) + _U3])
+
+
+@host_jit
+def _bin_records(R, g0, g1, axis, cmin, scale, bb, bc):
+    """Count records ``g0:g1`` per centroid bin and grow each bin's box (bb, bc reset here)."""
+    n_bins = bc.shape[0]
+    for b in range(n_bins):
+        bc[b] = 0
+        for k in range(3):
+            bb[b, k] = np.inf
+            bb[b, 3 + k] = -np.inf
+    ax = np.uint64(axis)
+    last = np.uint64(n_bins - 1)
+    for g in range(g0, g1):
+        f = np.uint64(g) * _U8
+        b = _bin_of(_cen2(R, f, ax), cmin, scale, last)
+        bc[b] += 1
+        for k in range(3):
+            bb[b, k] = min(bb[b, k], R[f + np.uint64(k)])
+            bb[b, 3 + k] = max(bb[b, 3 + k], R[f + np.uint64(k) + _U3])
+
+
+@host_jit
+def _scatter(R, R64, g0, g1, d0, axis, cmin, scale, n_bins, best):
+    """Copy records ``g0:g1`` to ``d0..``: bins <= best from the front up, the rest from the
+    back down (no branches). Returns the number sent to the front."""
+    ax = np.uint64(axis)
+    last = np.uint64(n_bins - 1)
+    split = np.uint64(best)
+    left = np.uint64(d0)
+    right = np.uint64(d0 + (g1 - g0) - 1)
+    for g in range(g0, g1):
+        go_left = _bin_of(_cen2(R, np.uint64(g) * _U8, ax), cmin, scale, last) <= split
+        src = np.uint64(g) * _U4
+        dst = (left if go_left else right) * _U4
+        for k in range(4):
+            R64[dst + np.uint64(k)] = R64[src + np.uint64(k)]
+        left += _U1 if go_left else _U0
+        right -= _U0 if go_left else _U1
+    return np.int64(left) - d0
 
 
 @host_jit
@@ -122,36 +195,81 @@ def _union_bins(bb, bc, b0, b1, out):
 
 
 @host_jit
-def _pack(lo, hi, rec, reci):
-    """Fill records from (n, 3) bounds; the index goes in slot 6 (int32 bits)."""
-    for i in range(lo.shape[0]):
-        for k in range(3):
-            rec[i, k] = lo[i, k]
-            rec[i, 3 + k] = hi[i, k]
-        reci[i, 6] = i
-        reci[i, 7] = 0
+def _best_split(bb, bc, n, use_len, cost):
+    """Binned SAH: ``(p, cost)`` of the cheapest plane after bin p, cost = sum n_side A_side.
+
+    A plane after an empty bin costs the same as the plane before it (which wins ties), so
+    only planes after non-empty bins are scored.
+    """
+    n_bins = bc.shape[0]
+    # Right-to-left sweep: n_right * A_right for the plane after bin p.
+    x0 = y0 = z0 = np.float32(np.inf)
+    x1 = y1 = z1 = np.float32(-np.inf)
+    cnt = 0
+    for p in range(n_bins - 2, -1, -1):
+        b = p + 1
+        if bc[b] > 0:
+            cnt += bc[b]
+            x0 = min(x0, bb[b, 0])
+            y0 = min(y0, bb[b, 1])
+            z0 = min(z0, bb[b, 2])
+            x1 = max(x1, bb[b, 3])
+            y1 = max(y1, bb[b, 4])
+            z1 = max(z1, bb[b, 5])
+        if bc[p] > 0 and cnt > 0:
+            cost[p] = cnt * _measure(x0, y0, z0, x1, y1, z1, use_len)
+    # Left-to-right sweep: + n_left * A_left; keep the first minimum.
+    x0 = y0 = z0 = np.float32(np.inf)
+    x1 = y1 = z1 = np.float32(-np.inf)
+    cnt = 0
+    best = -1
+    best_cost = np.inf
+    for p in range(n_bins - 1):
+        if bc[p] > 0:
+            cnt += bc[p]
+            x0 = min(x0, bb[p, 0])
+            y0 = min(y0, bb[p, 1])
+            z0 = min(z0, bb[p, 2])
+            x1 = max(x1, bb[p, 3])
+            y1 = max(y1, bb[p, 4])
+            z1 = max(z1, bb[p, 5])
+            if cnt < n:
+                c = cost[p] + cnt * _measure(x0, y0, z0, x1, y1, z1, use_len)
+                if c < best_cost:
+                    best_cost = c
+                    best = p
+    return best, best_cost
 
 
 @host_jit
-def _build(buf, bufi, prim_order, start, end, buf0, root6, max_leaf, n_bins, trav, defer_max,
-           node_bounds, node_info, task_i, task_b):
-    """Build the subtree over records ``start:end`` of ``buf[buf0]``, depth-first.
+def _pack(lo, hi, R, RI):
+    """Fill buffer 0 of ``R`` from (n, 3) bounds; the index goes in word 6 (int32 bits)."""
+    for i in range(lo.shape[0]):
+        for k in range(3):
+            R[8 * i + k] = lo[i, k]
+            R[8 * i + 3 + k] = hi[i, k]
+        RI[8 * i + 6] = i
+        RI[8 * i + 7] = 0
 
-    ``buf`` (2, n, 8) float32 and its int32 view ``bufi`` are the record buffers; leaves write
-    their original indices to ``prim_order[start:end]``. Nodes are written from index 0 of
-    ``node_bounds`` / ``node_info``; interior offsets are relative to that, leaf offsets are
-    absolute slots. Nodes with at most ``defer_max`` primitives (``< 1``: none) become
-    placeholders ``[task, -1, 0]`` recorded as ``task_i[task] = [start, end, node, buffer]``
-    and ``task_b[task] = box``. Returns ``(n_nodes, n_tasks)``.
+
+@host_jit
+def _build(R, R64, RI, n_all, prim_order, start, end, buf0, root6, max_leaf, n_bins, trav,
+           defer_max, node_bounds, node_info, task_i, task_b):
+    """Build the subtree over slots ``start:end`` of buffer ``buf0``, depth-first.
+
+    Leaves write their original indices to ``prim_order[start:end]``. Nodes are written from
+    index 0 of ``node_bounds`` / ``node_info``; interior offsets are relative to that, leaf
+    offsets are absolute slots. Nodes with at most ``defer_max`` primitives (``< 1``: none)
+    become placeholders ``[task, -1, 0]`` recorded as ``task_i[task] = [start, end, node,
+    buffer]`` and ``task_b[task] = box``. Returns ``(n_nodes, n_tasks)``.
     """
     # Explicit stack of pending nodes: [start, end, parent to patch or -1, buffer] and box.
     # Every entry owns >= 1 primitive, so n + 1 entries suffice (untouched pages cost nothing).
     st_i = np.empty((end - start + 1, 4), np.int64)
     st_b = np.empty((end - start + 1, 6), np.float32)
-    # Scratch: bins (box, count), SAH costs, child boxes.
-    bb = np.empty((n_bins, 6), np.float32)
-    bc = np.empty(n_bins, np.int64)
-    cost = np.empty(n_bins, np.float64)
+    bb = np.empty((n_bins, 6), np.float32)  # per bin box
+    bc = np.empty(n_bins, np.int64)  # per bin count
+    cost = np.empty(n_bins, np.float64)  # per plane right-side cost
     lb = np.empty(6, np.float32)
     rb = np.empty(6, np.float32)
 
@@ -177,7 +295,7 @@ def _build(buf, bufi, prim_order, start, end, buf0, root6, max_leaf, n_bins, tra
         for k in range(6):
             node_bounds[node, k] = st_b[sp, k]
         n = e - s
-        rec = buf[cb]
+        g0 = cb * n_all + s  # first record of the node
 
         # Deferred subtree: placeholder, built later by a worker thread.
         if n <= defer_max:
@@ -197,19 +315,8 @@ def _build(buf, bufi, prim_order, start, end, buf0, root6, max_leaf, n_bins, tra
         axis = 0
         child_buf = cb
         if n > 1:
-            # Centroid bounds; split axis = largest centroid extent.
-            c0 = c1 = c2 = np.inf
-            d0 = d1 = d2 = -np.inf
-            for i in range(s, e):
-                x = _cen2(rec, i, 0)
-                y = _cen2(rec, i, 1)
-                z = _cen2(rec, i, 2)
-                c0 = min(c0, x)
-                c1 = min(c1, y)
-                c2 = min(c2, z)
-                d0 = max(d0, x)
-                d1 = max(d1, y)
-                d2 = max(d2, z)
+            # Split axis: largest centroid extent.
+            c0, c1, c2, d0, d1, d2 = _centroid_bounds(R, g0, g0 + n)
             ext = d0 - c0
             cmin = c0
             if d1 - c1 > ext:
@@ -226,82 +333,21 @@ def _build(buf, bufi, prim_order, start, end, buf0, root6, max_leaf, n_bins, tra
                 axis = 0
                 if n > max_leaf:
                     mid = s + n // 2
-                    _box_bounds(rec, s, mid, lb)
-                    _box_bounds(rec, mid, e, rb)
+                    _box_bounds(R, g0, g0 + n // 2, lb)
+                    _box_bounds(R, g0 + n // 2, g0 + n, rb)
             else:
-                # Bin centroids along the axis: count and box per bin.
+                # Bin centroids, score the planes with the SAH.
                 scale = n_bins / ext
-                for b in range(n_bins):
-                    bc[b] = 0
-                    for k in range(3):
-                        bb[b, k] = np.inf
-                        bb[b, 3 + k] = -np.inf
-                for i in range(s, e):
-                    b = _bin_of(_cen2(rec, i, axis), cmin, scale, n_bins)
-                    bc[b] += 1
-                    for k in range(3):
-                        bb[b, k] = min(bb[b, k], rec[i, k])
-                        bb[b, 3 + k] = max(bb[b, 3 + k], rec[i, 3 + k])
-
-                # SAH of the planes after bins p = 0 .. n_bins - 2. A plane after an empty bin
-                # costs the same as the plane before it, which wins ties: skip those.
+                _bin_records(R, g0, g0 + n, axis, cmin, scale, bb, bc)
                 nb = node_bounds[node]
                 use_len = _measure(nb[0], nb[1], nb[2], nb[3], nb[4], nb[5], False) <= 0.0
                 a_node = _measure(nb[0], nb[1], nb[2], nb[3], nb[4], nb[5], use_len)
-                # Right-to-left sweep: n_right * A_right.
-                x0 = y0 = z0 = np.float32(np.inf)
-                x1 = y1 = z1 = np.float32(-np.inf)
-                cnt = 0
-                for p in range(n_bins - 2, -1, -1):
-                    b = p + 1
-                    if bc[b] > 0:
-                        cnt += bc[b]
-                        x0 = min(x0, bb[b, 0])
-                        y0 = min(y0, bb[b, 1])
-                        z0 = min(z0, bb[b, 2])
-                        x1 = max(x1, bb[b, 3])
-                        y1 = max(y1, bb[b, 4])
-                        z1 = max(z1, bb[b, 5])
-                    if bc[p] > 0 and cnt > 0:
-                        cost[p] = cnt * _measure(x0, y0, z0, x1, y1, z1, use_len)
-                # Left-to-right sweep: + n_left * A_left; keep the first minimum.
-                x0 = y0 = z0 = np.float32(np.inf)
-                x1 = y1 = z1 = np.float32(-np.inf)
-                cnt = 0
-                best = -1
-                best_cost = np.inf
-                for p in range(n_bins - 1):
-                    if bc[p] > 0:
-                        cnt += bc[p]
-                        x0 = min(x0, bb[p, 0])
-                        y0 = min(y0, bb[p, 1])
-                        z0 = min(z0, bb[p, 2])
-                        x1 = max(x1, bb[p, 3])
-                        y1 = max(y1, bb[p, 4])
-                        z1 = max(z1, bb[p, 5])
-                        if cnt < n:
-                            c = cost[p] + cnt * _measure(x0, y0, z0, x1, y1, z1, use_len)
-                            if c < best_cost:
-                                best_cost = c
-                                best = p
-
+                best, best_cost = _best_split(bb, bc, n, use_len, cost)
                 # Leaf or split (a split exists: the first and last bins are non-empty).
                 if n > max_leaf or trav + best_cost / a_node < n:
-                    # Scatter into the other buffer without branches: left from s up, right
-                    # from e - 1 down.
                     child_buf = 1 - cb
-                    src = bufi[cb]
-                    dst = bufi[child_buf]
-                    left = s
-                    right = e - 1
-                    for i in range(s, e):
-                        go_left = _bin_of(_cen2(rec, i, axis), cmin, scale, n_bins) <= best
-                        j = left if go_left else right
-                        for k in range(8):
-                            dst[j, k] = src[i, k]
-                        left += 1 if go_left else 0
-                        right -= 0 if go_left else 1
-                    mid = left
+                    mid = s + _scatter(R, R64, g0, g0 + n, child_buf * n_all + s, axis, cmin,
+                                       scale, n_bins, best)
                     _union_bins(bb, bc, 0, best + 1, lb)
                     _union_bins(bb, bc, best + 1, n_bins, rb)
 
@@ -310,8 +356,8 @@ def _build(buf, bufi, prim_order, start, end, buf0, root6, max_leaf, n_bins, tra
             node_info[node, 0] = s
             node_info[node, 1] = n
             node_info[node, 2] = 0
-            for i in range(s, e):
-                prim_order[i] = bufi[cb, i, 6]
+            for i in range(n):
+                prim_order[s + i] = RI[np.uint64(g0 + i) * _U8 + _U6]
             continue
 
         # Interior: push the second child (patches our offset when popped), then the first.
@@ -333,15 +379,15 @@ def _build(buf, bufi, prim_order, start, end, buf0, root6, max_leaf, n_bins, tra
 
 
 @host_jit
-def _build_worker(w, owner, task_i, task_b, buf, bufi, prim_order, max_leaf, n_bins, trav,
-                  sub_b, sub_i, sizes):
+def _build_worker(w, owner, task_i, task_b, R, R64, RI, n_all, prim_order, max_leaf, n_bins,
+                  trav, sub_b, sub_i, sizes):
     """Build every deferred subtree owned by worker ``w``; task t writes nodes from 2*start."""
     for t in range(owner.shape[0]):
         if owner[t] == w:
             s = task_i[t, 0]
             e = task_i[t, 1]
-            sizes[t] = _build(buf, bufi, prim_order, s, e, task_i[t, 3], task_b[t], max_leaf,
-                              n_bins, trav, np.int64(-1), sub_b[2 * s:2 * e],
+            sizes[t] = _build(R, R64, RI, n_all, prim_order, s, e, task_i[t, 3], task_b[t],
+                              max_leaf, n_bins, trav, np.int64(-1), sub_b[2 * s:2 * e],
                               sub_i[2 * s:2 * e], task_i, task_b)[0]
 
 
@@ -399,9 +445,10 @@ def _build_arrays(lo, hi, max_leaf, n_bins, trav, defer_max, workers):
     ``parallel=True`` compile cost). Returns ``(node_bounds, node_info, prim_order)``.
     """
     n = lo.shape[0]
-    buf = np.empty((2, n, 8), np.float32)  # the second buffer is touched only when used
-    bufi = buf.view(np.int32)
-    _pack(lo, hi, buf[0], bufi[0])
+    R = np.empty(16 * n, np.float32)  # two record buffers; the second is paged in when used
+    R64 = R.view(np.int64)
+    RI = R.view(np.int32)
+    _pack(lo, hi, R, RI)
     root = np.concatenate((lo.min(axis=0), hi.max(axis=0)))
     prim_order = np.empty(n, np.int32)
     # Top levels (the whole tree when defer_max < 1). Untouched np.empty pages cost nothing.
@@ -409,7 +456,7 @@ def _build_arrays(lo, hi, max_leaf, n_bins, trav, defer_max, workers):
     top_i = np.empty((2 * n, 3), np.int32)
     task_i = np.empty((n, 4), np.int64)
     task_b = np.empty((n, 6), np.float32)
-    n_top, n_tasks = _build(buf, bufi, prim_order, 0, n, 0, root, max_leaf, n_bins, trav,
+    n_top, n_tasks = _build(R, R64, RI, n, prim_order, 0, n, 0, root, max_leaf, n_bins, trav,
                             defer_max, top_b, top_i, task_i, task_b)
     task_i = task_i[:n_tasks]
     task_b = task_b[:n_tasks]
@@ -428,8 +475,9 @@ def _build_arrays(lo, hi, max_leaf, n_bins, trav, defer_max, workers):
     sub_b = np.empty((2 * n, 6), np.float32)
     sub_i = np.empty((2 * n, 3), np.int32)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda w: _build_worker(w, owner, task_i, task_b, buf, bufi, prim_order,
-                                              max_leaf, n_bins, trav, sub_b, sub_i, sizes),
+        list(pool.map(lambda w: _build_worker(w, owner, task_i, task_b, R, R64, RI, n,
+                                              prim_order, max_leaf, n_bins, trav, sub_b, sub_i,
+                                              sizes),
                       range(workers)))
         node_bounds, node_info, fin = _stitch_top(top_b, top_i, n_top, sizes)
         list(pool.map(lambda w: _copy_worker(w, owner, task_i, sizes, fin, sub_b, sub_i,
@@ -465,7 +513,8 @@ def _as_f32_bounds(a, name, round_down):
     return a32
 
 
-def build_bvh(prim_lo, prim_hi, max_leaf_size=4, n_bins=16) -> BVH:
+def build_bvh(prim_lo, prim_hi, max_leaf_size=4, n_bins=16,
+              traversal_cost=TRAVERSAL_COST) -> BVH:
     """Build a binned-SAH BVH over primitive bounding boxes.
 
     Parameters
@@ -479,6 +528,9 @@ def build_bvh(prim_lo, prim_hi, max_leaf_size=4, n_bins=16) -> BVH:
         centroid are cut in the middle. Default 4.
     n_bins : int, optional
         SAH bins per split (>= 2). Default 16.
+    traversal_cost : float, optional
+        SAH cost of an interior node relative to one primitive intersection (>= 0). Larger
+        values give bigger leaves and fewer nodes. Default :data:`TRAVERSAL_COST` (0.125).
 
     Returns
     -------
@@ -506,29 +558,33 @@ def build_bvh(prim_lo, prim_hi, max_leaf_size=4, n_bins=16) -> BVH:
         raise ValueError(f"max_leaf_size must be an integer >= 1, got {max_leaf_size}")
     if int(n_bins) != n_bins or n_bins < 2:
         raise ValueError(f"n_bins must be an integer >= 2, got {n_bins}")
+    if not (np.isfinite(traversal_cost) and traversal_cost >= 0):
+        raise ValueError(f"traversal_cost must be finite and >= 0, got {traversal_cost}")
 
     workers = numba.get_num_threads()
     if n < _PARALLEL_MIN_PRIMS or workers < 2:
         defer_max = 0
     else:
         defer_max = max(_MIN_TASK_PRIMS, n // (16 * workers))
-    return BVH(*_build_arrays(lo, hi, int(max_leaf_size), int(n_bins), float(TRAVERSAL_COST),
+    return BVH(*_build_arrays(lo, hi, int(max_leaf_size), int(n_bins), float(traversal_cost),
                               int(defer_max), workers))
 
 
-def bvh_stats(bvh: BVH) -> dict:
+def bvh_stats(bvh: BVH, traversal_cost=TRAVERSAL_COST) -> dict:
     """Summary statistics of a BVH (for benchmarks and tests).
 
     Parameters
     ----------
     bvh : BVH
-        Output of :func:`build_bvh`.
+        Output of :func:`build_bvh` (or any tree in the same layout).
+    traversal_cost : float, optional
+        Interior node cost used for ``sah_cost``. Default :data:`TRAVERSAL_COST`.
 
     Returns
     -------
     dict
         ``nodes``, ``leaves``, ``interior``, ``max_depth`` (root depth 0), ``mean_leaf_size``,
-        ``max_leaf_size``, ``sah_cost``: ``sum_interior TRAVERSAL_COST * A(node) / A(root) +
+        ``max_leaf_size``, ``sah_cost``: ``sum_interior traversal_cost * A(node) / A(root) +
         sum_leaves count * A(leaf) / A(root)`` with ``A`` the surface area (summed edge
         length if the root has zero area; 1 for every node if the root is a point).
     """
@@ -544,12 +600,14 @@ def bvh_stats(bvh: BVH) -> dict:
     if area[0] <= 0.0:
         area = np.ones(m)
     rel = area / area[0]
-    sah = float(TRAVERSAL_COST * rel[~leaf].sum() + (count[leaf] * rel[leaf]).sum())
+    sah = float(traversal_cost * rel[~leaf].sum() + (count[leaf] * rel[leaf]).sum())
     # Depth by levels: children of interior node i are i + 1 and offset[i].
     depth = np.full(m, -1, np.int64)
     frontier = np.array([0])
     level = 0
     while len(frontier):
+        if level > m:
+            raise ValueError("node_info does not describe a tree")
         depth[frontier] = level
         inner = frontier[~leaf[frontier]]
         frontier = np.concatenate((inner + 1, info[inner, 0].astype(np.int64)))
