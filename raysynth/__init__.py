@@ -9,6 +9,7 @@ Public API::
 __version__ = "0.1.0"
 
 from .errors import RaysynthError, SceneError  # noqa: E402
+from .raycast import RayCaster  # noqa: E402
 from .render import LAYERS, load_scene, render  # noqa: E402
 
-__all__ = ["render", "load_scene", "LAYERS", "RaysynthError", "SceneError", "__version__"]
+__all__ = ["render", "RayCaster", "load_scene", "LAYERS", "RaysynthError", "SceneError", "__version__"]

@@ -14,12 +14,64 @@ Options chosen once for all code:
   sharing the scene arrays fought over their reference counts and ran 2.7x slower. Launchers
   therefore allocate nothing: scratch (traversal stacks) comes in as arguments.
 - ``cache=True``: the compiled machine code is kept on disk (``NUMBA_CACHE_DIR`` moves it), so
-  a second process starts in a fraction of a second.
+  a second process starts in a fraction of a second. The cache entries are stamped with a hash
+  of the whole package source, so editing any kernel invalidates every launcher that uses it.
 """
+import hashlib
+from pathlib import Path
+
 from numba import njit
 from numba.extending import register_jitable
 
 _COMMON = dict(error_model="numpy", fastmath=False)
+
+
+def package_source_hash() -> str:
+    """SHA-256 over every .py file of the raysynth package (names and contents)."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _stamp_cache_with_package_source() -> None:
+    """Make Numba's on-disk cache of raysynth functions depend on the whole package source.
+
+    Numba checks only the stamp of the file that defines a cached function, so a launcher in
+    backends/ would keep running stale machine code after a kernel in kernels/ changed. The
+    locators installed here (in front of Numba's own, for raysynth functions only) add a hash
+    of every raysynth source file to that stamp.
+    """
+    try:
+        from numba.core import caching
+
+        bases = (caching.UserProvidedCacheLocator, caching.InTreeCacheLocator, caching.UserWideCacheLocator)
+        impl = caching._CacheImpl
+    except (ImportError, AttributeError):  # another Numba layout: keep Numba's behaviour
+        return
+    if any(getattr(cls, "_raysynth", False) for cls in impl._locator_classes):
+        return
+    stamp = package_source_hash()
+
+    def make(base):
+        def get_source_stamp(self):
+            return (base.get_source_stamp(self), stamp)
+
+        def from_function(cls, py_func, py_file):
+            if not getattr(py_func, "__module__", "").startswith("raysynth"):
+                return None
+            return base.from_function.__func__(cls, py_func, py_file)
+
+        return type(f"Raysynth{base.__name__}", (base,), {
+            "_raysynth": True, "get_source_stamp": get_source_stamp, "from_function": classmethod(from_function),
+        })
+
+    impl._locator_classes[:0] = [make(base) for base in bases]
+
+
+_stamp_cache_with_package_source()
 
 #: Target-free kernel function (compiled inline into whichever launcher calls it).
 kernel = register_jitable(**_COMMON)

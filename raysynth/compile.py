@@ -478,3 +478,34 @@ def compile_scene(
         arrays=arrays, width=width, height=height, spp=spp, seed=seed, max_depth=max_depth,
         exposure=settings.exposure, K=K, world_to_camera=w2c, objects=objects_meta, class_names=class_names,
     )
+
+
+def triangle_scene_arrays(vertices: np.ndarray, faces: np.ndarray) -> SceneArrays:
+    """SceneArrays holding only a triangle mesh (for ray casting, no materials or lights).
+
+    Parameters
+    ----------
+    vertices : (n, 3) float world positions
+    faces : (m, 3) int vertex indices; primitive i is triangle i
+    """
+    vertices = np.asarray(vertices, dtype=np.float64)
+    faces = np.asarray(faces, dtype=np.int64)
+    tri = vertices[faces]
+    v0 = tri[:, 0]
+    geom = np.ascontiguousarray(np.concatenate([v0, tri[:, 1] - v0, tri[:, 2] - v0], axis=1), dtype=np.float32)
+    lo, hi = _pad_bounds(tri.min(axis=1), tri.max(axis=1))
+    bvh = build_bvh(lo, hi)
+    count = len(faces)
+    prim_info = np.zeros((count, 3), dtype=np.int32)
+    prim_info[:, T.PRIM_KIND] = T.TRIANGLE
+    prim_info[:, T.PRIM_INDEX] = np.arange(count, dtype=np.int32)
+    empty = lambda *shape, dt=np.float32: np.zeros(shape, dtype=dt)  # noqa: E731
+    return SceneArrays(
+        node_bounds=np.ascontiguousarray(bvh.node_bounds), node_info=np.ascontiguousarray(bvh.node_info),
+        prim_order=np.ascontiguousarray(bvh.prim_order), prim_info=prim_info,
+        shape_xform=empty(0, 24), shape_param=empty(0, 4), tri_geom=geom, tri_normals=empty(0, 9),
+        obj_info=empty(1, 4, dt=np.int32), obj_xform=empty(1, 12), mat_params=empty(1, T.MAT_COLUMNS),
+        light_info=empty(0, 4, dt=np.int32), light_params=empty(0, T.LP_COLUMNS), light_cdf=empty(0),
+        light_tri_cdf=empty(0), env=empty(T.ENV_COLUMNS), camera=empty(T.CAM_COLUMNS),
+        settings=empty(T.SET_COLUMNS, dt=np.int64),
+    )

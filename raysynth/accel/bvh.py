@@ -183,15 +183,19 @@ def _scatter(R, R64, g0, g1, d0, axis, cmin, scale, n_bins, best):
 
 @host_jit
 def _union_bins(bb, bc, b0, b1, out):
-    """Union of the boxes of the non-empty bins ``b0:b1`` into ``out`` (6,) float32."""
+    """Union of the boxes of the non-empty bins ``b0:b1`` into ``out`` (6,) float32; returns
+    their primitive count."""
     for k in range(3):
         out[k] = np.inf
         out[3 + k] = -np.inf
+    cnt = 0
     for b in range(b0, b1):
         if bc[b] > 0:
+            cnt += bc[b]
             for k in range(3):
                 out[k] = min(out[k], bb[b, k])
                 out[3 + k] = max(out[3 + k], bb[b, 3 + k])
+    return cnt
 
 
 @host_jit
@@ -348,7 +352,8 @@ def _build(R, R64, RI, n_all, prim_order, start, end, buf0, root6, max_leaf, n_b
                     child_buf = 1 - cb
                     mid = s + _scatter(R, R64, g0, g0 + n, child_buf * n_all + s, axis, cmin,
                                        scale, n_bins, best)
-                    _union_bins(bb, bc, 0, best + 1, lb)
+                    if _union_bins(bb, bc, 0, best + 1, lb) != mid - s:
+                        raise RuntimeError("BVH build: partition disagrees with binning")
                     _union_bins(bb, bc, best + 1, n_bins, rb)
 
         if mid < 0:
@@ -376,19 +381,6 @@ def _build(R, R64, RI, n_all, prim_order, start, end, buf0, root6, max_leaf, n_b
             st_b[sp + 1, k] = lb[k]
         sp += 2
     return n_nodes, n_tasks
-
-
-@host_jit
-def _build_worker(w, owner, task_i, task_b, R, R64, RI, n_all, prim_order, max_leaf, n_bins,
-                  trav, sub_b, sub_i, sizes):
-    """Build every deferred subtree owned by worker ``w``; task t writes nodes from 2*start."""
-    for t in range(owner.shape[0]):
-        if owner[t] == w:
-            s = task_i[t, 0]
-            e = task_i[t, 1]
-            sizes[t] = _build(R, R64, RI, n_all, prim_order, s, e, task_i[t, 3], task_b[t],
-                              max_leaf, n_bins, trav, np.int64(-1), sub_b[2 * s:2 * e],
-                              sub_i[2 * s:2 * e], task_i, task_b)[0]
 
 
 @host_jit
@@ -428,16 +420,6 @@ def _stitch_top(top_b, top_i, n_top, sizes):
     return node_bounds, node_info, fin
 
 
-@host_jit
-def _copy_worker(w, owner, task_i, sizes, fin, sub_b, sub_i, node_bounds, node_info):
-    """Copy the subtrees owned by worker ``w`` over their placeholders."""
-    for t in range(owner.shape[0]):
-        if owner[t] == w:
-            base = fin[task_i[t, 2]]
-            _copy_nodes(sub_b, sub_i, 2 * task_i[t, 0], node_bounds, node_info, base,
-                        sizes[t], base)
-
-
 def _build_arrays(lo, hi, max_leaf, n_bins, trav, defer_max, workers):
     """Top levels serially, deferred subtrees on ``workers`` threads, then stitch.
 
@@ -472,17 +454,27 @@ def _build_arrays(lo, hi, max_leaf, n_bins, trav, defer_max, workers):
         w = int(np.argmin(load))
         owner[t] = w
         load[w] += task_i[t, 1] - task_i[t, 0]
-    sub_b = np.empty((2 * n, 6), np.float32)
+    sub_b = np.empty((2 * n, 6), np.float32)  # task t writes its nodes from 2 * start
     sub_i = np.empty((2 * n, 3), np.int32)
+    no_b = np.empty((0, 6), np.float32)
+    no_i = np.empty((0, 4), np.int64)
+
+    def build_tasks(w):
+        for t in np.nonzero(owner == w)[0]:
+            s, e, _, c = (int(v) for v in task_i[t])
+            sizes[t] = _build(R, R64, RI, n, prim_order, s, e, c, task_b[t], max_leaf, n_bins,
+                              trav, -1, sub_b[2 * s:2 * e], sub_i[2 * s:2 * e], no_i, no_b)[0]
+
+    def copy_tasks(w):
+        for t in np.nonzero(owner == w)[0]:
+            base = int(fin[task_i[t, 2]])
+            _copy_nodes(sub_b, sub_i, 2 * int(task_i[t, 0]), node_bounds, node_info, base,
+                        int(sizes[t]), base)
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda w: _build_worker(w, owner, task_i, task_b, R, R64, RI, n,
-                                              prim_order, max_leaf, n_bins, trav, sub_b, sub_i,
-                                              sizes),
-                      range(workers)))
+        list(pool.map(build_tasks, range(workers)))
         node_bounds, node_info, fin = _stitch_top(top_b, top_i, n_top, sizes)
-        list(pool.map(lambda w: _copy_worker(w, owner, task_i, sizes, fin, sub_b, sub_i,
-                                             node_bounds, node_info),
-                      range(workers)))
+        list(pool.map(copy_tasks, range(workers)))
     return node_bounds, node_info, prim_order
 
 

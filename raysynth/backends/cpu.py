@@ -16,6 +16,7 @@ from numba import prange
 
 from .._jit import cpu_launcher
 from ..kernels.integrator import render_pixel
+from ..kernels.traverse import trace
 from ..kernels.tags import STACK_SIZE
 
 TILE = 16
@@ -69,3 +70,45 @@ def render_frame(arrays, frame, threads: Optional[int] = None,
                 progress(int(((done[:, 2] - done[:, 0]) * (done[:, 3] - done[:, 1])).sum()))
     finally:
         numba.set_num_threads(previous)
+
+
+RAY_CHUNK = 256
+
+
+@cpu_launcher
+def _cast_chunks(scene, origins, directions, t_max, any_hit, out_t, out_prim, out_u, out_v, stacks):
+    """One prange iteration per chunk of RAY_CHUNK rays; writes t, prim, u, v (-1 on a miss)."""
+    n = origins.shape[0]
+    n_chunks = (n + RAY_CHUNK - 1) // RAY_CHUNK
+    for c in prange(n_chunks):
+        stack = stacks[c]
+        for i in range(c * RAY_CHUNK, min(n, (c + 1) * RAY_CHUNK)):
+            ro = (origins[i, 0], origins[i, 1], origins[i, 2])
+            rd = (directions[i, 0], directions[i, 1], directions[i, 2])
+            t, prim, u, v = trace(scene, ro, rd, t_max[i], stack, any_hit)
+            out_t[i] = t
+            out_prim[i] = scene.prim_info[prim, 1] if prim >= 0 else prim
+            out_u[i] = u
+            out_v[i] = v
+
+
+def cast_rays(arrays, origins, directions, t_max=None, any_hit=False, threads=None):
+    """Trace (n, 3) float32 rays against ``arrays``; returns (t, index, u, v), -1 on a miss."""
+    n = origins.shape[0]
+    if t_max is None:
+        t_max = np.full(n, np.float32(3.0e38), dtype=np.float32)
+    else:
+        t_max = np.ascontiguousarray(np.broadcast_to(np.asarray(t_max, dtype=np.float32), (n,)))
+    out_t = np.empty(n, np.float32)
+    out_prim = np.empty(n, np.int32)
+    out_u = np.empty(n, np.float32)
+    out_v = np.empty(n, np.float32)
+    stacks = np.zeros(((n + RAY_CHUNK - 1) // RAY_CHUNK, STACK_SIZE), dtype=np.int32)
+    previous = numba.get_num_threads()
+    if threads is not None:
+        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        _cast_chunks(arrays, origins, directions, t_max, bool(any_hit), out_t, out_prim, out_u, out_v, stacks)
+    finally:
+        numba.set_num_threads(previous)
+    return out_t, out_prim, out_u, out_v
