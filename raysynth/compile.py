@@ -16,6 +16,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from .accel.bvh import build_bvh
+from .accel.layout import pair_layout
 from .assets.mesh_io import MeshFormatError, mesh_from_arrays, read_mesh
 from .errors import SceneError
 from .kernels import tags as T
@@ -25,8 +26,8 @@ from .spec import scene as S
 class SceneArrays(NamedTuple):
     """Everything the kernels read, as flat arrays (layouts in ``raysynth.kernels.tags``)."""
 
-    node_bounds: np.ndarray    # (m, 6) float32 BVH node boxes
-    node_info: np.ndarray      # (m, 3) int32 [offset, count, axis]
+    bvh_boxes: np.ndarray      # (k, 16) float32 BVH records: boxes of both children (accel/layout.py)
+    bvh_links: np.ndarray      # (k, 16) int32 view of the same records: child (offset, count) pairs
     prim_order: np.ndarray     # (P,) int32 leaf slot -> primitive
     prim_info: np.ndarray      # (P, 3) int32 [kind, index, object]
     shape_xform: np.ndarray    # (S, 24) float32 object->world and world->object 3x4
@@ -454,9 +455,10 @@ def compile_scene(
     def i32(a, cols):
         return np.ascontiguousarray(np.asarray(a, dtype=np.int32).reshape(-1, cols))
 
+    bvh_boxes, bvh_links = pair_layout(bvh.node_bounds, bvh.node_info)
     arrays = SceneArrays(
-        node_bounds=np.ascontiguousarray(bvh.node_bounds, dtype=np.float32),
-        node_info=np.ascontiguousarray(bvh.node_info, dtype=np.int32),
+        bvh_boxes=bvh_boxes,
+        bvh_links=bvh_links,
         prim_order=np.ascontiguousarray(bvh.prim_order, dtype=np.int32),
         prim_info=prim_info,
         shape_xform=f32(shape_xf, 24),
@@ -500,8 +502,9 @@ def triangle_scene_arrays(vertices: np.ndarray, faces: np.ndarray) -> SceneArray
     prim_info[:, T.PRIM_KIND] = T.TRIANGLE
     prim_info[:, T.PRIM_INDEX] = np.arange(count, dtype=np.int32)
     empty = lambda *shape, dt=np.float32: np.zeros(shape, dtype=dt)  # noqa: E731
+    bvh_boxes, bvh_links = pair_layout(bvh.node_bounds, bvh.node_info)
     return SceneArrays(
-        node_bounds=np.ascontiguousarray(bvh.node_bounds), node_info=np.ascontiguousarray(bvh.node_info),
+        bvh_boxes=bvh_boxes, bvh_links=bvh_links,
         prim_order=np.ascontiguousarray(bvh.prim_order), prim_info=prim_info,
         shape_xform=empty(0, 24), shape_param=empty(0, 4), tri_geom=geom, tri_normals=empty(0, 9),
         obj_info=empty(1, 4, dt=np.int32), obj_xform=empty(1, 12), mat_params=empty(1, T.MAT_COLUMNS),

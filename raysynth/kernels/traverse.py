@@ -1,9 +1,10 @@
 """BVH traversal: closest hit and any hit. Target-free.
 
-The BVH is flattened depth-first (``raysynth.accel.bvh``): an interior node's first child is the
-next node, ``offset`` is the second child; a leaf covers ``prim_order[offset:offset + count]``.
-Traversal is iterative with a caller-provided int32 stack, visits the child whose box the ray
-enters first, and shrinks t_max on every hit. Children are visited nearest entry point first.
+The BVH comes as paired-child records (``raysynth.accel.layout``): each record holds the boxes
+of both children of one interior node and their links, in one 64-byte line. Traversal stands on
+a record, tests both child boxes, intersects the primitives of hit leaf children at once
+(nearer child first), continues into the nearer interior child and pushes the farther one on a
+caller-provided int32 stack. The ray's t_max shrinks on every hit, so farther boxes are culled.
 """
 from .._jit import kernel
 from .intersect import intersect_prim
@@ -23,19 +24,36 @@ def _safe_inverse(x):
 
 
 @kernel
-def _slab(bounds, node, ox, oy, oz, ix, iy, iz, tmax):
-    """Entry distance of the ray into the node's box, or -1 if it misses within (0, tmax)."""
-    tx0 = (bounds[node, 0] - ox) * ix
-    tx1 = (bounds[node, 3] - ox) * ix
-    ty0 = (bounds[node, 1] - oy) * iy
-    ty1 = (bounds[node, 4] - oy) * iy
-    tz0 = (bounds[node, 2] - oz) * iz
-    tz1 = (bounds[node, 5] - oz) * iz
+def _slab(boxes, record, col, ox, oy, oz, ix, iy, iz, tmax):
+    """Entry distance of the ray into the box at boxes[record, col:col + 6], or -1 if it misses
+    within (0, tmax)."""
+    tx0 = (boxes[record, col + 0] - ox) * ix
+    tx1 = (boxes[record, col + 3] - ox) * ix
+    ty0 = (boxes[record, col + 1] - oy) * iy
+    ty1 = (boxes[record, col + 4] - oy) * iy
+    tz0 = (boxes[record, col + 2] - oz) * iz
+    tz1 = (boxes[record, col + 5] - oz) * iz
     t_near = max(max(min(tx0, tx1), min(ty0, ty1)), max(min(tz0, tz1), ZERO))
     t_far = min(min(max(tx0, tx1), max(ty0, ty1)), min(max(tz0, tz1), tmax))
     if t_near <= t_far:
         return t_near
     return _MISS
+
+
+@kernel
+def _leaf(scene, first, count, ro, rd, best_t, best_prim, best_u, best_v, any_hit):
+    """Intersect the primitives of one leaf; returns the updated closest hit."""
+    for k in range(first, first + count):
+        prim = scene.prim_order[k]
+        t, u, v = intersect_prim(scene, prim, ro, rd, best_t)
+        if t > ZERO:
+            best_t = t
+            best_prim = prim
+            best_u = u
+            best_v = v
+            if any_hit:
+                break
+    return best_t, best_prim, best_u, best_v
 
 
 @kernel
@@ -54,9 +72,8 @@ def trace(scene, ro, rd, tmax, stack, any_hit):
     -------
     (t, prim, u, v) : prim = -1 (NO_HIT) and t = -1 when nothing is hit
     """
-    bounds = scene.node_bounds
-    info = scene.node_info
-    order = scene.prim_order
+    boxes = scene.bvh_boxes
+    links = scene.bvh_links
     ox, oy, oz = ro[0], ro[1], ro[2]
     ix = _safe_inverse(rd[0])
     iy = _safe_inverse(rd[1])
@@ -66,50 +83,48 @@ def trace(scene, ro, rd, tmax, stack, any_hit):
     best_u = ZERO
     best_v = ZERO
     top = 0
-    node = 0
-    if _slab(bounds, 0, ox, oy, oz, ix, iy, iz, best_t) < ZERO:
-        return _MISS, NO_HIT, ZERO, ZERO
+    record = 0
     while True:
-        count = info[node, 1]
-        if count > 0:
-            # leaf: test its primitives
-            first = info[node, 0]
-            for k in range(first, first + count):
-                prim = order[k]
-                t, u, v = intersect_prim(scene, prim, ro, rd, best_t)
-                if t > ZERO:
-                    best_t = t
-                    best_prim = prim
-                    best_u = u
-                    best_v = v
-                    if any_hit:
-                        return best_t, best_prim, best_u, best_v
-            if top == 0:
-                break
-            top -= 1
-            node = stack[top]
-        else:
-            # interior: test both children, visit the nearer first, keep the other on the stack
-            t_a = _slab(bounds, node + 1, ox, oy, oz, ix, iy, iz, best_t)
-            second = info[node, 0]
-            t_b = _slab(bounds, second, ox, oy, oz, ix, iy, iz, best_t)
-            if t_a >= ZERO and t_b >= ZERO:
-                if t_b < t_a:
-                    stack[top] = node + 1
-                    node = second
-                else:
-                    stack[top] = second
-                    node = node + 1
-                top += 1
-            elif t_a >= ZERO:
-                node = node + 1
-            elif t_b >= ZERO:
-                node = second
-            else:
-                if top == 0:
+        offset_a = links[record, 12]
+        count_a = links[record, 13]
+        offset_b = links[record, 14]
+        count_b = links[record, 15]
+        t_a = _slab(boxes, record, 0, ox, oy, oz, ix, iy, iz, best_t)
+        t_b = _MISS
+        if count_b >= 0:
+            t_b = _slab(boxes, record, 6, ox, oy, oz, ix, iy, iz, best_t)
+        # visit the child entered first first
+        if t_b >= ZERO and (t_a < ZERO or t_b < t_a):
+            t_a, t_b = t_b, t_a
+            offset_a, offset_b = offset_b, offset_a
+            count_a, count_b = count_b, count_a
+        next_record = -1
+        if t_a >= ZERO:
+            if count_a > 0:
+                best_t, best_prim, best_u, best_v = _leaf(
+                    scene, offset_a, count_a, ro, rd, best_t, best_prim, best_u, best_v, any_hit)
+                if any_hit and best_prim != NO_HIT:
                     break
-                top -= 1
-                node = stack[top]
+            else:
+                next_record = offset_a
+        if t_b >= ZERO and t_b <= best_t:
+            if count_b > 0:
+                best_t, best_prim, best_u, best_v = _leaf(
+                    scene, offset_b, count_b, ro, rd, best_t, best_prim, best_u, best_v, any_hit)
+                if any_hit and best_prim != NO_HIT:
+                    break
+            elif next_record < 0:
+                next_record = offset_b
+            else:
+                stack[top] = offset_b
+                top += 1
+        if next_record >= 0:
+            record = next_record
+        elif top > 0:
+            top -= 1
+            record = stack[top]
+        else:
+            break
     if best_prim == NO_HIT:
         return _MISS, NO_HIT, ZERO, ZERO
     return best_t, best_prim, best_u, best_v

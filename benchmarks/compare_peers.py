@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""raysynth next to its peers, side by side in one run, on the same machine.
+
+    python benchmarks/compare_peers.py [--reps 3] [--peers-home .peers] [--skip-peers]
+
+Needs the peers set up first (``PEERS_HOME=.peers bash ../shared/peers/setup.sh embree mitsuba``,
+which also writes the 1M-triangle mesh and its ray sets to .peers/data) and, for image quality,
+the 1024-spp Mitsuba reference ``.peers/out/cornell_ref_1024spp.npy`` with ``cornell_rmse.json``
+(``benchmarks/peers_cornell_npy.py``). Each peer runs in its own process, one after the other,
+then raysynth; ratios are raysynth / peer (higher is better for raysynth).
+
+Measured:
+- Cornell box 256x256, 64 spp, max depth 8: render seconds and Msamples/s for raysynth and
+  Mitsuba 3 (scalar_rgb, llvm_ad_rgb); RMSE against the 1024-spp reference, plain and with the
+  emitter and its 1-px border masked (which dominate the plain figure). Work at equal error is
+  compared through time x RMSE^2 (for an unbiased estimator RMSE^2 falls as 1/spp).
+- mesh1m (1,003,520 triangles): primary and incoherent closest-hit Mrays/s for raysynth and
+  Embree (robust and fast builds), 2 threads.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+PEERS_SCRIPTS = ROOT.parent / "shared" / "peers"
+
+
+def run_peer(cmd: list[str], env: dict) -> None:
+    print("+", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+def peers(home: Path, reps: int) -> dict:
+    """Run Mitsuba (both variants, Cornell) and Embree (mesh1m); return their result records."""
+    out = Path(tempfile.mkdtemp(prefix="peers_"))
+    env = dict(os.environ, PEERS_HOME=str(home), PEERS_DATA=str(home / "data"), PEERS_OUT=str(out),
+               PEERS_CACHE=str(home / "cache"), PYTHONDONTWRITEBYTECODE="1")
+    results = {}
+    mitsuba = home / "venv_mitsuba" / "bin" / "python"
+    for variant in ("scalar_rgb", "llvm_ad_rgb"):
+        run_peer([str(mitsuba), str(PEERS_SCRIPTS / "bench_mitsuba.py"), "--variant", variant, "--scene",
+                  "cornell", "--reps", str(reps), "--out", str(out), "--data", str(home / "data")], env)
+        results[f"mitsuba_{variant}"] = json.loads((out / f"results_mitsuba_{variant}_cornell.json").read_text())
+    embree = home / "venv_embree" / "bin" / "python"
+    run_peer([str(embree), str(PEERS_SCRIPTS / "bench_embree.py"), "--reps", str(reps), "--out", str(out),
+              "--data", str(home / "data")], env)
+    results["embree"] = json.loads((out / "results_embree.json").read_text())
+    return results
+
+
+def light_mask(ref: np.ndarray) -> np.ndarray:
+    """True for the emitter and a 1-px border around it (reference max channel > 0.9, dilated)."""
+    hot = ref.max(axis=2) > 0.9
+    grown = hot.copy()
+    grown[1:] |= hot[:-1]
+    grown[:-1] |= hot[1:]
+    grown[:, 1:] |= grown[:, :-1].copy()
+    grown[:, :-1] |= grown[:, 1:].copy()
+    return grown
+
+
+def raysynth_side(home: Path, reps: int) -> dict:
+    """raysynth's numbers, compile excluded (one warm-up)."""
+    import raysynth
+    from raysynth.backends.cpu import render_frame
+    from raysynth.frame import empty_frame
+    from raysynth.render import prepare
+
+    result = {}
+    compiled = prepare(ROOT / "scenes" / "cornell_box.json", spp=64, width=256, height=256, max_depth=8)
+    frame = empty_frame(256, 256)
+    render_frame(compiled.arrays, frame)  # compile / warm-up
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        render_frame(compiled.arrays, frame)
+        times.append(time.perf_counter() - t0)
+    result["cornell_render_s"] = statistics.median(times)
+    result["cornell_Msamples_per_s"] = 256 * 256 * 64 / result["cornell_render_s"] / 1e6
+    ref_path = home / "out" / "cornell_ref_1024spp.npy"
+    if ref_path.exists():
+        ref = np.load(ref_path)
+        keep = ~light_mask(ref)
+        result["cornell_rmse"] = float(np.sqrt(((frame.rgb - ref) ** 2).mean()))
+        result["cornell_rmse_masked"] = float(np.sqrt(((frame.rgb - ref)[keep] ** 2).mean()))
+
+    data = home / "data"
+    if (data / "mesh_1m.npz").exists():
+        mesh = np.load(data / "mesh_1m.npz")
+        rays = np.load(data / "rays_mesh1m.npz")
+        t0 = time.perf_counter()
+        caster = raysynth.RayCaster(mesh["vertices"], mesh["faces"])
+        result["mesh1m_build_s_first"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        caster = raysynth.RayCaster(mesh["vertices"], mesh["faces"])
+        result["mesh1m_build_s"] = time.perf_counter() - t0
+        for kind in ("primary", "incoherent"):
+            origins, directions = rays[f"{kind}_origins"], rays[f"{kind}_dirs"]
+            caster.intersect_closest(origins, directions)
+            times = []
+            for _ in range(reps):
+                t0 = time.perf_counter()
+                caster.intersect_closest(origins, directions)
+                times.append(time.perf_counter() - t0)
+            result[f"mesh1m_{kind}_Mrays_per_s"] = len(origins) / statistics.median(times) / 1e6
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--peers-home", default=str(ROOT / ".peers"))
+    parser.add_argument("--skip-peers", action="store_true", help="raysynth only")
+    parser.add_argument("--json", help="also write all numbers to this file")
+    args = parser.parse_args()
+    home = Path(args.peers_home).resolve()
+
+    record = {"date": time.strftime("%Y-%m-%d"), "machine": platform.processor() or platform.machine(),
+              "cpu_count": os.cpu_count()}
+    if not args.skip_peers:
+        record["peers"] = peers(home, args.reps)
+    record["raysynth"] = ours = raysynth_side(home, args.reps)
+
+    print(f"\nraysynth: {json.dumps(ours, indent=1)}")
+    if not args.skip_peers:
+        rmse_file = home / "out" / "cornell_rmse.json"
+        rmse = json.loads(rmse_file.read_text()) if rmse_file.exists() else {}
+        print("\n| comparison | raysynth | peer | ratio (raysynth / peer) |\n|---|---|---|---|")
+        for variant in ("scalar_rgb", "llvm_ad_rgb"):
+            peer = record["peers"][f"mitsuba_{variant}"]
+            print(f"| Cornell Msamples/s vs Mitsuba {variant} | {ours['cornell_Msamples_per_s']:.2f} | "
+                  f"{peer['Msamples_per_s']:.2f} | {ours['cornell_Msamples_per_s'] / peer['Msamples_per_s']:.2f} |")
+            peer_rmse = rmse.get(f"seeds_1_8_{variant}_vs_ref_nolight", {}).get("median")
+            if peer_rmse and "cornell_rmse_masked" in ours:
+                work_ours = ours["cornell_render_s"] * ours["cornell_rmse_masked"] ** 2
+                work_peer = peer["median_render_s"] * peer_rmse ** 2
+                print(f"| Cornell time x RMSE^2 (masked) vs {variant} | {work_ours:.2e} | {work_peer:.2e} | "
+                      f"{work_peer / work_ours:.2f} |")
+        embree = record["peers"]["embree"]["scenes"]["mesh1m"]
+        for build in ("robust", "fast"):
+            if build not in embree:
+                continue
+            for kind in ("primary", "incoherent"):
+                theirs = embree[build].get(f"{kind}_mrays_2t")
+                if theirs:
+                    mine = ours.get(f"mesh1m_{kind}_Mrays_per_s", float("nan"))
+                    print(f"| mesh1m {kind} Mrays/s vs Embree {build} | {mine:.2f} | {theirs:.2f} | {mine / theirs:.2f} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(record, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
