@@ -4,7 +4,8 @@
   compiled for whichever target calls them (CPU ``njit`` launcher or a CUDA launcher).
 - ``host_jit``: decorator for host-side compiled helpers (BVH build, label passes): CPU only,
   cached on disk.
-- ``cpu_parallel_jit``: decorator for the CPU launcher (``prange`` over pixels), cached on disk.
+- ``parallel_host_jit``: host-side compiled helpers that use ``prange``, cached on disk.
+- ``cpu_launcher``: the CPU launchers of the shared kernels (``prange`` over tiles or rays).
 
 Options chosen once for all code:
 - ``error_model="numpy"``: 1/0 gives inf instead of raising, the same on CPU and CUDA.

@@ -195,13 +195,15 @@ def test_traversal_matches_brute_force():
     n_hit = 0
     for _ in range(300):
         o = rng.uniform(-2.0, 12.0, 3)
-        d = rng.normal(size=3)
+        # aim at a random box (plus jitter) so that rays hit several boxes
+        k = rng.integers(n)
+        d = (lo64[k] + hi64[k]) / 2 - o + rng.normal(size=3) * 0.3
         d[np.abs(d) < 1e-3] = 1e-3  # no zero components: no 0 * inf in the slab test
         inv = 1.0 / d
         brute = set(np.nonzero(slab_hits(o, inv, lo64, hi64))[0].tolist())
         assert traverse(bvh, o, inv) == brute
         n_hit += len(brute)
-    assert n_hit > 300  # the rays do hit things
+    assert n_hit > 600  # the rays do hit things
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,12 +345,12 @@ def test_parallel_build_identical_to_serial(monkeypatch):
     hi[:50] = hi[50]
     ref = bvh_mod._build_arrays(lo, hi, 4, 16, TRAVERSAL_COST, 0, 1)
     calls = []
-    real = bvh_mod._build_worker
-    monkeypatch.setattr(bvh_mod, "_build_worker", lambda *a: calls.append(1) or real(*a))
+    real = bvh_mod._build
+    monkeypatch.setattr(bvh_mod, "_build", lambda *a: calls.append(1) or real(*a))
     for workers, defer in [(1, 100), (2, 300), (3, 37), (2, 1)]:
         out = bvh_mod._build_arrays(lo, hi, 4, 16, TRAVERSAL_COST, defer, workers)
         assert_same(ref, out)
-    assert len(calls) >= 8  # the task path did run
+    assert len(calls) > 4 * 10  # the subtree tasks did run (one top build per case + tasks)
 
 
 def test_thread_count_does_not_change_result(monkeypatch):
@@ -376,6 +378,7 @@ def test_thread_count_does_not_change_result(monkeypatch):
 
 
 def test_sah_beats_median_split():
+    # measured: 4.04 vs 4.52 (uniform), 2.07 vs 3.12 (clustered)
     rng = np.random.default_rng(6)
     lo, hi = random_boxes(rng, 3000, size=1.0)
     # clustered input too, where the object median is poor
@@ -384,8 +387,8 @@ def test_sah_beats_median_split():
     hi2[:2500] *= 0.05
     for a, b in ((lo, hi), (lo2, hi2)):
         ours = bvh_stats(build_bvh(a, b, max_leaf_size=4))["sah_cost"]
-        median = median_split_tree(a, b, 4)
-        check_bvh(median, a, b, 4)  # the reference tree is valid too
+        median = median_split_tree(a, b, 1)  # leaves of 1, like ours on such input
+        check_bvh(median, a, b, 1)  # the reference tree is valid too
         assert ours < bvh_stats(median)["sah_cost"]
 
 

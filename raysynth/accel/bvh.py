@@ -246,14 +246,27 @@ def _best_split(bb, bc, n, use_len, cost):
 
 
 @host_jit
-def _pack(lo, hi, R, RI):
-    """Fill buffer 0 of ``R`` from (n, 3) bounds; the index goes in word 6 (int32 bits)."""
+def _pack(lo, hi, R, RI, root):
+    """Fill buffer 0 of ``R`` from (n, 3) bounds (the index goes in word 6 as int32 bits) and
+    ``root`` (6,) with their union. Returns 0, or 1 for a non-finite value, 2 for lo > hi."""
+    for k in range(3):
+        root[k] = np.inf
+        root[3 + k] = -np.inf
     for i in range(lo.shape[0]):
         for k in range(3):
-            R[8 * i + k] = lo[i, k]
-            R[8 * i + 3 + k] = hi[i, k]
+            a = lo[i, k]
+            b = hi[i, k]
+            if not (np.isfinite(a) and np.isfinite(b)):
+                return 1
+            if a > b:
+                return 2
+            R[8 * i + k] = a
+            R[8 * i + 3 + k] = b
+            root[k] = min(root[k], a)
+            root[3 + k] = max(root[3 + k], b)
         RI[8 * i + 6] = i
         RI[8 * i + 7] = 0
+    return 0
 
 
 @host_jit
@@ -421,7 +434,8 @@ def _stitch_top(top_b, top_i, n_top, sizes):
 
 
 def _build_arrays(lo, hi, max_leaf, n_bins, trav, defer_max, workers):
-    """Top levels serially, deferred subtrees on ``workers`` threads, then stitch.
+    """Validate and pack, build the top levels serially, deferred subtrees on ``workers``
+    threads, then stitch. ``lo``, ``hi``: (n, 3) float32 C-contiguous, n >= 1.
 
     The compiled helpers release the GIL, so plain Python threads run them in parallel (no
     ``parallel=True`` compile cost). Returns ``(node_bounds, node_info, prim_order)``.
@@ -430,8 +444,12 @@ def _build_arrays(lo, hi, max_leaf, n_bins, trav, defer_max, workers):
     R = np.empty(16 * n, np.float32)  # two record buffers; the second is paged in when used
     R64 = R.view(np.int64)
     RI = R.view(np.int32)
-    _pack(lo, hi, R, RI)
-    root = np.concatenate((lo.min(axis=0), hi.max(axis=0)))
+    root = np.empty(6, np.float32)
+    status = _pack(lo, hi, R, RI, root)
+    if status == 1:
+        raise ValueError("prim_lo / prim_hi contain NaN or inf (or values beyond float32 range)")
+    if status == 2:
+        raise ValueError("prim_lo must be <= prim_hi everywhere")
     prim_order = np.empty(n, np.int32)
     # Top levels (the whole tree when defer_max < 1). Untouched np.empty pages cost nothing.
     top_b = np.empty((2 * n, 6), np.float32)
@@ -444,7 +462,8 @@ def _build_arrays(lo, hi, max_leaf, n_bins, trav, defer_max, workers):
     task_b = task_b[:n_tasks]
     sizes = np.zeros(n_tasks, np.int64)
     if n_tasks == 0:
-        return _stitch_top(top_b, top_i, n_top, sizes)[:2] + (prim_order,)
+        # Serial build: the node arrays are final (C-contiguous leading slices, no copy).
+        return top_b[:n_top], top_i[:n_top], prim_order
 
     # Static longest-first assignment of subtrees to workers (any assignment gives the same
     # nodes; this one balances the load).
@@ -484,24 +503,24 @@ def _build_arrays(lo, hi, max_leaf, n_bins, trav, defer_max, workers):
 
 
 def _as_f32_bounds(a, name, round_down):
-    """(n, 3) float32 C-contiguous copy; wider floats are rounded outward (stay conservative)."""
+    """(n, 3) float32 C-contiguous (no copy if it already is); other real dtypes are converted
+    with outward rounding so the boxes stay conservative."""
     a = np.asarray(a)
     if a.ndim != 2 or a.shape[1] != 3:
         raise ValueError(f"{name} must have shape (n, 3), got {a.shape}")
+    if a.dtype == np.float32:
+        return np.ascontiguousarray(a)
     if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
         raise ValueError(f"{name} must be a real numeric array, got dtype {a.dtype}")
     with np.errstate(over="ignore", invalid="ignore"):
-        a32 = np.array(a, dtype=np.float32, order="C")  # always a fresh array
-        if a.dtype != np.float32:
-            wide = a.astype(np.float64)
-            if round_down:
-                bad = a32.astype(np.float64) > wide
-                a32[bad] = np.nextafter(a32[bad], np.float32(-np.inf))
-            else:
-                bad = a32.astype(np.float64) < wide
-                a32[bad] = np.nextafter(a32[bad], np.float32(np.inf))
-    if not np.isfinite(a32).all():
-        raise ValueError(f"{name} contains NaN or inf (or values beyond float32 range)")
+        a32 = np.array(a, dtype=np.float32, order="C")
+        wide = a.astype(np.float64)
+        if round_down:
+            bad = a32.astype(np.float64) > wide
+            a32[bad] = np.nextafter(a32[bad], np.float32(-np.inf))
+        else:
+            bad = a32.astype(np.float64) < wide
+            a32[bad] = np.nextafter(a32[bad], np.float32(np.inf))
     return a32
 
 
@@ -544,8 +563,6 @@ def build_bvh(prim_lo, prim_hi, max_leaf_size=4, n_bins=16,
         raise ValueError("need at least one primitive")
     if n > 2**30:
         raise ValueError("at most 2**30 primitives (node indices are int32)")
-    if not (lo <= hi).all():
-        raise ValueError("prim_lo must be <= prim_hi everywhere")
     if int(max_leaf_size) != max_leaf_size or max_leaf_size < 1:
         raise ValueError(f"max_leaf_size must be an integer >= 1, got {max_leaf_size}")
     if int(n_bins) != n_bins or n_bins < 2:
