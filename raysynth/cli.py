@@ -24,15 +24,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_INPUT, f"raysynth: error: {message}\n")
 
 
+def _integer(text):
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer (got {text!r})") from None
+
+
 def _positive(text):
-    value = int(text)
+    value = _integer(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1 (got {value})")
     return value
 
 
 def _non_negative(text):
-    value = int(text)
+    value = _integer(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0 (got {value})")
     return value

@@ -101,8 +101,9 @@ def permute(i, n, p):
 def cmj_2d(s, n, key):
     """Sample s of n correlated multi-jittered 2-D points in [0, 1)^2 (Kensler 2013).
 
-    The n points of one pixel are stratified in 2-D and in both 1-D projections, for any n.
-    ``key`` (the pixel's pattern) decorrelates pixels.
+    For any n, the n points of one pixel fill one cell each of an m x ceil(n/m) grid
+    (m = floor(sqrt(n))), y is stratified in n strata, and x in m * ceil(n/m) strata (n of them
+    when n is a square or m * ceil(n/m) = n). ``key`` (the pixel's pattern) decorrelates pixels.
     """
     p = key & MASK32
     m = np.int64(np.sqrt(np.float64(n)))

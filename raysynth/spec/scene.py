@@ -153,9 +153,11 @@ class ObjectBase(Model):
     label: Optional[str] = Field(
         None, description="Class name; objects with the same label share a class id (none: class 0)."
     )
-    transform: Transform = Field(default_factory=Transform, description="Object-to-world placement.")
+    # Defaults are instances, not default_factory, so that the JSON Schema shows them; pydantic
+    # copies a mutable default for every model it creates.
+    transform: Transform = Field(Transform(), description="Object-to-world placement.")
     material: MaterialRef = Field(
-        default_factory=Diffuse, description="Inline material, or the name of an entry in `materials`."
+        Diffuse(), description="Inline material, or the name of an entry in `materials`."
     )
 
 
@@ -340,11 +342,11 @@ class RenderSettings(Model):
 class Scene(Model):
     """A complete scene: camera, render settings, materials, objects and lights."""
 
-    camera: Camera = Field(default_factory=Camera, description="The camera.")
-    render: RenderSettings = Field(default_factory=RenderSettings, description="Sampling settings.")
-    materials: dict[str, Material] = Field(default_factory=dict, description="Named materials.")
-    objects: list[SceneObject] = Field(default_factory=list, description="Shapes and meshes.")
-    lights: list[Light] = Field(default_factory=list, description="Non-geometric lights.")
+    camera: Camera = Field(Camera(), description="The camera.")
+    render: RenderSettings = Field(RenderSettings(), description="Sampling settings.")
+    materials: dict[str, Material] = Field({}, description="Named materials.")
+    objects: list[SceneObject] = Field([], description="Shapes and meshes.")
+    lights: list[Light] = Field([], description="Non-geometric lights.")
     classes: Optional[list[str]] = Field(
         None,
         description="Fixed class list: class id = index + 1. Default: labels in order of first appearance.",
