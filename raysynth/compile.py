@@ -119,6 +119,15 @@ def _canonical_scale(obj) -> np.ndarray:
     return np.array([obj.radius, obj.radius, obj.height / 2])  # cylinder
 
 
+def _object_bounds(obj) -> list:
+    """Object-space axis-aligned bounds [[x, y, z] min, [x, y, z] max] of an analytic shape
+    (before the user transform; flat shapes have zero thickness along z)."""
+    half = _canonical_scale(obj).copy()
+    if obj.type in ("quad", "disk"):
+        half[2] = 0.0
+    return [(-half).tolist(), half.tolist()]
+
+
 def _canonical_area(kind: int, caps: bool) -> float:
     return {
         T.SPHERE: 4 * math.pi,
@@ -319,6 +328,7 @@ def compile_scene(
             bounds_hi.append(hi)
             areas = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - v0, tri[:, 2] - v0), axis=1)
             meta["triangles"] = int(count)
+            meta["bounds_object"] = [mesh.vertices.min(axis=0).tolist(), mesh.vertices.max(axis=0).tolist()]
             emitters.append((i, mat, T.LIGHT_MESH, n_tris, areas))
             n_tris += count
         else:
@@ -328,6 +338,8 @@ def compile_scene(
             m_shape[:3, :3] = m_user[:3, :3] @ np.diag(_canonical_scale(obj))
             w_shape = np.linalg.inv(m_shape)
             det = abs(np.linalg.det(m_shape[:3, :3]))
+            meta["shape_to_world"] = m_shape.tolist()
+            meta["bounds_object"] = _object_bounds(obj)
             s = len(shape_xf)
             shape_xf.append(np.concatenate([m_shape[:3, :4].reshape(-1), w_shape[:3, :4].reshape(-1)]))
             shape_par.append([1.0 if caps else 0.0, _canonical_area(kind, caps), det, 0.0])
@@ -339,6 +351,8 @@ def compile_scene(
             bounds_hi.append(hi)
             # world area for light power: canonical area times the mean area stretch (approx.)
             emitters.append((i, mat, T.LIGHT_SHAPE, prim, _canonical_area(kind, caps) * det ** (2 / 3)))
+        if obj.keypoints is not None:
+            meta["keypoints_object"] = [list(map(float, k)) for k in obj.keypoints]
         objects_meta.append(meta)
 
     prim_info = np.ascontiguousarray(np.concatenate(prim_rows).astype(np.int32))

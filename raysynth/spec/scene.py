@@ -159,6 +159,11 @@ class ObjectBase(Model):
     material: MaterialRef = Field(
         Diffuse(), description="Inline material, or the name of an entry in `materials`."
     )
+    keypoints: Optional[list[Vec3]] = Field(
+        None,
+        description="Keypoints in object coordinates (before `transform`); default: the 8 corners "
+        "of the object-space bounding box.",
+    )
 
 
 class Sphere(ObjectBase):
