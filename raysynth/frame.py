@@ -3,6 +3,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+#: Distinct instances tracked per pixel by the soft mask (more are counted in none of them).
+SOFT_SLOTS = 4
+
 
 class Frame(NamedTuple):
     """Per-pixel output buffers, all (H, W[, 3]) and C-contiguous.
@@ -18,6 +21,10 @@ class Frame(NamedTuple):
     position : (H, W, 3) float32, world-space hit position
     coverage : (H, W) float32, fraction of the camera samples whose first hit is the same
                instance as the pixel-centre ray (background counts as instance 0)
+    soft_ids : (H, W, SOFT_SLOTS) int32, instances first hit by the pixel's camera samples
+               (0 = background), by decreasing share; unused slots have weight 0
+    soft_weight : (H, W, SOFT_SLOTS) float32, fraction of the samples of each of soft_ids
+               (sums to 1 unless more than SOFT_SLOTS instances share the pixel)
     """
 
     rgb: np.ndarray
@@ -29,6 +36,8 @@ class Frame(NamedTuple):
     albedo: np.ndarray
     position: np.ndarray
     coverage: np.ndarray
+    soft_ids: np.ndarray
+    soft_weight: np.ndarray
 
 
 def empty_frame(height: int, width: int) -> Frame:
@@ -44,4 +53,6 @@ def empty_frame(height: int, width: int) -> Frame:
         albedo=np.zeros((height, width, 3), f32),
         position=np.zeros((height, width, 3), f32),
         coverage=np.zeros((height, width), f32),
+        soft_ids=np.zeros((height, width, SOFT_SLOTS), i32),
+        soft_weight=np.zeros((height, width, SOFT_SLOTS), f32),
     )

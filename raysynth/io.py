@@ -61,7 +61,7 @@ def ids_to_png16(ids: np.ndarray, what: str) -> np.ndarray:
 
 def encode_layers(layers: dict) -> dict:
     """File name -> bytes for every output file of one render (see ``raysynth render``)."""
-    return {
+    files = {
         "rgb.png": png_bytes(linear_to_srgb8(layers["rgb"])),
         "rgb.npy": npy_bytes(layers["rgb"].astype(np.float32)),
         "depth.npy": npy_bytes(layers["depth"].astype(np.float32)),
@@ -74,6 +74,18 @@ def encode_layers(layers: dict) -> dict:
         "albedo.png": png_bytes(linear_to_srgb8(layers["albedo"])),
         "meta.json": (json.dumps(layers["meta"], indent=2) + "\n").encode(),
     }
+    if "soft_ids" in layers:
+        files["soft_ids.npy"] = npy_bytes(layers["soft_ids"].astype(np.int32))
+        files["soft_weight.npy"] = npy_bytes(layers["soft_weight"].astype(np.float32))
+        files["edge.png"] = png_bytes((layers["soft_weight"][:, :, 0] < 1.0).astype(np.uint8) * 255)
+    if "labels" in layers:
+        files["labels.json"] = json_bytes(layers["labels"])
+    return files
+
+
+def json_bytes(record) -> bytes:
+    """Compact-but-readable JSON (one object per line would be larger to diff; indent 1)."""
+    return (json.dumps(record, indent=1) + "\n").encode()
 
 
 def write_layers(layers: dict, out_dir) -> list[Path]:

@@ -59,7 +59,8 @@ class RayCaster:
         from .backends.cpu import cast_rays
 
         origins, directions = _as_rays(ray_origins, ray_directions)
-        return cast_rays(self.arrays, origins, directions, t_max, any_hit=False, threads=threads)
+        t, index_tri, _, u, v = cast_rays(self.arrays, origins, directions, t_max, any_hit=False, threads=threads)
+        return t, index_tri, u, v
 
     def intersect_any(self, ray_origins, ray_directions, t_max: Optional[np.ndarray] = None,
                       threads: Optional[int] = None) -> np.ndarray:
@@ -67,5 +68,5 @@ class RayCaster:
         from .backends.cpu import cast_rays
 
         origins, directions = _as_rays(ray_origins, ray_directions)
-        t, index_tri, _, _ = cast_rays(self.arrays, origins, directions, t_max, any_hit=True, threads=threads)
+        t, index_tri, _, _, _ = cast_rays(self.arrays, origins, directions, t_max, any_hit=True, threads=threads)
         return index_tri >= 0

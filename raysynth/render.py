@@ -18,7 +18,8 @@ from .spec.scene import Scene
 SceneSource = Union[str, os.PathLike, dict, Scene, CompiledScene]
 
 #: The layers returned by :func:`render` (and written by ``raysynth render``).
-LAYERS = ("rgb", "depth", "distance", "normals", "instance", "class", "albedo", "position", "coverage")
+LAYERS = ("rgb", "depth", "distance", "normals", "instance", "class", "albedo", "position", "coverage",
+          "soft_ids", "soft_weight")
 
 
 def load_scene(source: SceneSource) -> tuple[Scene, Optional[Path]]:
@@ -74,6 +75,7 @@ def render(
     max_depth: Optional[int] = None,
     threads: Optional[int] = None,
     backend: str = "cpu",
+    labels: bool = True,
     progress=None,
 ) -> dict:
     """Render a scene and return every layer as named arrays.
@@ -85,6 +87,7 @@ def render(
     spp, seed, width, height, max_depth : override the scene's settings
     threads : CPU threads (default: all)
     backend : "cpu"
+    labels : also run the amodal pass and build the labels record (``amodal``, ``labels``)
     progress : None, or a callable taking the number of pixels just finished
 
     Returns
@@ -102,6 +105,13 @@ def render(
         position : (H, W, 3) float32, world-space hit point
         coverage : (H, W) float32 in [0, 1], fraction of the pixel's camera samples whose first
             hit is the centre ray's instance
+        soft_ids : (H, W, 4) int32, the instances (0 = background) first hit by the pixel's
+            camera samples, by decreasing share
+        soft_weight : (H, W, 4) float32, the share of the samples of each (0 for unused slots)
+        amodal : (H, W, ceil(objects / 32)) uint32 bit sets of the objects each pixel-centre ray
+            crosses anywhere (``labels.annotate.amodal_mask`` reads one); only with ``labels``
+        labels : dict, the labels record (``raysynth.labels``: per-object masks, boxes,
+            visibility, pose, 3D box, keypoints); only with ``labels``
         meta : dict, the meta.json record (camera K and world_to_camera, objects, settings)
         timings : dict, seconds spent compiling the scene and rendering
     """
@@ -115,6 +125,10 @@ def render(
     frame = empty_frame(compiled.height, compiled.width)
     render_frame(compiled.arrays, frame, threads=threads, progress=progress)
     t2 = time.perf_counter()
+    extra = {}
+    if labels:
+        extra = annotate(compiled, frame, threads=threads)
+    t3 = time.perf_counter()
     rgb = frame.rgb
     if compiled.exposure != 0.0:
         rgb = (rgb * np.float32(2.0 ** compiled.exposure)).astype(np.float32)
@@ -128,6 +142,25 @@ def render(
         "albedo": frame.albedo,
         "position": frame.position,
         "coverage": frame.coverage,
+        "soft_ids": frame.soft_ids,
+        "soft_weight": frame.soft_weight,
+        **extra,
         "meta": scene_meta(compiled),
-        "timings": {"prepare_s": t1 - t0, "render_s": t2 - t1},
+        "timings": {"prepare_s": t1 - t0, "render_s": t2 - t1, "labels_s": t3 - t2},
     }
+
+
+def annotate(compiled: CompiledScene, frame, threads: Optional[int] = None) -> dict:
+    """The amodal pass and the labels record of a rendered frame: {"amodal", "labels"}."""
+    from .backends.cpu import amodal_pass
+    from .labels.annotate import build_labels
+
+    bits = amodal_pass(compiled.arrays, compiled.width, compiled.height, len(compiled.objects), threads=threads)
+    try:
+        from .labels.geometry import object_geometry
+    except ImportError:  # pragma: no cover - geometry lands separately
+        geometry = None
+    else:
+        geometry = object_geometry(compiled)
+    layers = {"instance": frame.instance, "soft_weight": frame.soft_weight}
+    return {"amodal": bits, "labels": build_labels(compiled, layers, bits, geometry)}

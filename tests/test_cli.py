@@ -21,6 +21,7 @@ SCENES = sorted((ROOT / "scenes").glob("*.json"))
 OUTPUT_FILES = (
     "rgb.png", "rgb.npy", "depth.npy", "distance.npy", "normals.npy", "position.npy",
     "coverage.npy", "instance.png", "class.png", "albedo.png", "meta.json",
+    "soft_ids.npy", "soft_weight.npy", "edge.png", "labels.json",
 )
 W, H = 32, 24
 

@@ -15,6 +15,7 @@ import numpy as np
 from numba import prange
 
 from .._jit import cpu_launcher
+from ..kernels.amodal import amodal_pixel
 from ..kernels.integrator import render_pixel
 from ..kernels.traverse import trace
 from ..kernels.tags import STACK_SIZE
@@ -72,12 +73,41 @@ def render_frame(arrays, frame, threads: Optional[int] = None,
         numba.set_num_threads(previous)
 
 
+@cpu_launcher
+def _amodal_tiles(scene, bits, tiles, stacks):
+    """The amodal pass over every tile; stacks is (>= len(tiles), STACK_SIZE) int32."""
+    for k in prange(tiles.shape[0]):
+        stack = stacks[k]
+        for y in range(tiles[k, 1], tiles[k, 3]):
+            for x in range(tiles[k, 0], tiles[k, 2]):
+                amodal_pixel(scene, bits, x, y, stack)
+
+
+def amodal_pass(arrays, width: int, height: int, n_objects: int, threads: Optional[int] = None) -> np.ndarray:
+    """Objects crossed by each pixel-centre ray: (H, W, ceil(n_objects / 32)) uint32 bit sets,
+    bit ``i % 32`` of word ``i // 32`` set when object i (instance id i + 1) is hit anywhere
+    along the ray. See :func:`raysynth.labels.annotate.amodal_mask` to read one object's mask."""
+    words = max(1, (n_objects + 31) // 32)
+    bits = np.zeros((height, width, words), dtype=np.uint32)
+    tiles = make_tiles(width, height)
+    stacks = np.zeros((len(tiles), STACK_SIZE), dtype=np.int32)
+    previous = numba.get_num_threads()
+    if threads is not None:
+        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        _amodal_tiles(arrays, bits, tiles, stacks)
+    finally:
+        numba.set_num_threads(previous)
+    return bits
+
+
 RAY_CHUNK = 256
 
 
 @cpu_launcher
-def _cast_chunks(scene, origins, directions, t_max, any_hit, out_t, out_prim, out_u, out_v, stacks):
-    """One prange iteration per chunk of RAY_CHUNK rays; writes t, prim, u, v (-1 on a miss)."""
+def _cast_chunks(scene, origins, directions, t_max, any_hit, out_t, out_prim, out_obj, out_u, out_v, stacks):
+    """One prange iteration per chunk of RAY_CHUNK rays; writes t, primitive index within its
+    kind, object, u, v (-1 on a miss)."""
     n = origins.shape[0]
     n_chunks = (n + RAY_CHUNK - 1) // RAY_CHUNK
     for c in prange(n_chunks):
@@ -88,12 +118,18 @@ def _cast_chunks(scene, origins, directions, t_max, any_hit, out_t, out_prim, ou
             t, prim, u, v = trace(scene, ro, rd, t_max[i], stack, any_hit)
             out_t[i] = t
             out_prim[i] = scene.prim_info[prim, 1] if prim >= 0 else prim
+            out_obj[i] = scene.prim_info[prim, 2] if prim >= 0 else prim
             out_u[i] = u
             out_v[i] = v
 
 
 def cast_rays(arrays, origins, directions, t_max=None, any_hit=False, threads=None):
-    """Trace (n, 3) float32 rays against ``arrays``; returns (t, index, u, v), -1 on a miss."""
+    """Trace (n, 3) float32 world-space rays against ``arrays`` (SceneArrays).
+
+    Returns (t, index, object, u, v), each (n,), -1 on a miss: t float32 ray parameter; index
+    int32, the primitive's index within its kind (triangle or analytic shape); object int32, the
+    scene object index (instance id - 1); u, v float32 surface coordinates of the hit.
+    With ``any_hit`` the traversal stops at the first hit found (not the closest)."""
     n = origins.shape[0]
     if t_max is None:
         t_max = np.full(n, np.float32(3.0e38), dtype=np.float32)
@@ -101,6 +137,7 @@ def cast_rays(arrays, origins, directions, t_max=None, any_hit=False, threads=No
         t_max = np.ascontiguousarray(np.broadcast_to(np.asarray(t_max, dtype=np.float32), (n,)))
     out_t = np.empty(n, np.float32)
     out_prim = np.empty(n, np.int32)
+    out_obj = np.empty(n, np.int32)
     out_u = np.empty(n, np.float32)
     out_v = np.empty(n, np.float32)
     stacks = np.zeros(((n + RAY_CHUNK - 1) // RAY_CHUNK, STACK_SIZE), dtype=np.int32)
@@ -108,7 +145,7 @@ def cast_rays(arrays, origins, directions, t_max=None, any_hit=False, threads=No
     if threads is not None:
         numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
     try:
-        _cast_chunks(arrays, origins, directions, t_max, bool(any_hit), out_t, out_prim, out_u, out_v, stacks)
+        _cast_chunks(arrays, origins, directions, t_max, bool(any_hit), out_t, out_prim, out_obj, out_u, out_v, stacks)
     finally:
         numba.set_num_threads(previous)
-    return out_t, out_prim, out_u, out_v
+    return out_t, out_prim, out_obj, out_u, out_v

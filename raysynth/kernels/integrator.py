@@ -8,7 +8,8 @@
    with next-event estimation, multiple importance sampling (power heuristic) and Russian
    roulette, and writes their mean radiance;
 3. writes ``coverage``: the fraction of those camera samples whose first hit is the same
-   instance as the centre ray's (background counts as an instance).
+   instance as the centre ray's (background counts as an instance), and the soft mask: the
+   first SOFT_SLOTS distinct instances the samples hit and the fraction of samples of each.
 """
 import math
 
@@ -241,6 +242,10 @@ def render_pixel(scene, frame, x, y, stack):
     pattern = sample_key(seed, pixel, PATTERN_SAMPLE)
     total = BLACK
     same = 0
+    slots = frame.soft_ids.shape[2]
+    for k in range(slots):
+        frame.soft_ids[y, x, k] = 0
+        frame.soft_weight[y, x, k] = ZERO
     for s in range(spp):
         key = sample_key(seed, pixel, s)
         jx, jy = cmj_2d(s, spp, pattern)
@@ -250,7 +255,48 @@ def render_pixel(scene, frame, x, y, stack):
             total = add(total, radiance)
         if first_obj == centre_obj:
             same += 1
+        add_soft_sample(frame, y, x, first_obj + 1)
     inv = ONE / F32(spp)
     for c in range(3):
         frame.rgb[y, x, c] = total[c] * inv
     frame.coverage[y, x] = F32(same) * inv
+    finish_soft_mask(frame, y, x, inv)
+
+
+@kernel
+def add_soft_sample(frame, y, x, instance):
+    """Count one camera sample whose first hit is ``instance`` (0 = background) in the pixel's
+    soft-mask slots (the first distinct instances seen; samples of further ones are dropped)."""
+    slots = frame.soft_ids.shape[2]
+    for k in range(slots):
+        if frame.soft_weight[y, x, k] == ZERO:
+            frame.soft_ids[y, x, k] = instance
+            frame.soft_weight[y, x, k] = ONE
+            return
+        if frame.soft_ids[y, x, k] == instance:
+            frame.soft_weight[y, x, k] += ONE
+            return
+
+
+@kernel
+def finish_soft_mask(frame, y, x, inv_spp):
+    """Turn slot counts into fractions of the pixel's samples, sorted by decreasing weight
+    (ties: smaller instance id first), so the result does not depend on sample order."""
+    slots = frame.soft_ids.shape[2]
+    for k in range(slots):
+        frame.soft_weight[y, x, k] *= inv_spp
+    for i in range(1, slots):
+        j = i
+        while j > 0:
+            wa = frame.soft_weight[y, x, j - 1]
+            wb = frame.soft_weight[y, x, j]
+            ia = frame.soft_ids[y, x, j - 1]
+            ib = frame.soft_ids[y, x, j]
+            if wb > wa or (wb == wa and wb > ZERO and ib < ia):
+                frame.soft_weight[y, x, j - 1] = wb
+                frame.soft_weight[y, x, j] = wa
+                frame.soft_ids[y, x, j - 1] = ib
+                frame.soft_ids[y, x, j] = ia
+                j -= 1
+            else:
+                break

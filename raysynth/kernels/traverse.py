@@ -6,6 +6,8 @@ a record, tests both child boxes, intersects the primitives of hit leaf children
 (nearer child first), continues into the nearer interior child and pushes the farther one on a
 caller-provided int32 stack. The ray's t_max shrinks on every hit, so farther boxes are culled.
 """
+import numpy as np
+
 from .._jit import kernel
 from .intersect import intersect_prim
 from .tags import NO_HIT
@@ -128,3 +130,47 @@ def trace(scene, ro, rd, tmax, stack, any_hit):
     if best_prim == NO_HIT:
         return _MISS, NO_HIT, ZERO, ZERO
     return best_t, best_prim, best_u, best_v
+
+
+@kernel
+def mark_objects_along_ray(scene, ro, rd, stack, bits, y, x):
+    """Set bit ``obj % 32`` of ``bits[y, x, obj // 32]`` for every object the ray hits anywhere
+    along (0, inf): occluders do not stop it (the amodal pass).
+
+    Visits every BVH record whose box the ray crosses, with no t_max culling, and intersects
+    each primitive once; a primitive's nearest hit is enough to know the object is crossed.
+    ``bits`` is (H, W, words) uint32."""
+    boxes = scene.bvh_boxes
+    links = scene.bvh_links
+    ox, oy, oz = ro[0], ro[1], ro[2]
+    ix = _safe_inverse(rd[0])
+    iy = _safe_inverse(rd[1])
+    iz = _safe_inverse(rd[2])
+    top = 0
+    record = 0
+    while True:
+        for child in range(2):
+            offset = links[record, 12 + 2 * child]
+            count = links[record, 13 + 2 * child]
+            if count < 0:
+                continue
+            if _slab(boxes, record, 6 * child, ox, oy, oz, ix, iy, iz, _INV_TINY) < ZERO:
+                continue
+            if count > 0:
+                for k in range(offset, offset + count):
+                    prim = scene.prim_order[k]
+                    obj = scene.prim_info[prim, 2]
+                    word = obj // 32
+                    flag = np.uint32(1 << (obj % 32))
+                    if bits[y, x, word] & flag:
+                        continue   # already known to be crossed
+                    t, _, _ = intersect_prim(scene, prim, ro, rd, _INV_TINY)
+                    if t > ZERO:
+                        bits[y, x, word] |= flag
+            else:
+                stack[top] = offset
+                top += 1
+        if top == 0:
+            break
+        top -= 1
+        record = stack[top]
