@@ -156,11 +156,8 @@ def annotate(compiled: CompiledScene, frame, threads: Optional[int] = None) -> d
     from .labels.annotate import build_labels
 
     bits = amodal_pass(compiled.arrays, compiled.width, compiled.height, len(compiled.objects), threads=threads)
-    try:
-        from .labels.geometry import object_geometry
-    except ImportError:  # pragma: no cover - geometry lands separately
-        geometry = None
-    else:
-        geometry = object_geometry(compiled)
+    from .labels.geometry import object_geometry
+
+    geometry = object_geometry(compiled)
     layers = {"instance": frame.instance, "soft_weight": frame.soft_weight}
     return {"amodal": bits, "labels": build_labels(compiled, layers, bits, geometry)}

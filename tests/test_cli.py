@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENES = sorted((ROOT / "scenes").glob("*.json"))
+# Randomizer configs (raysynth generate) live beside the scene files; they have a `placement`.
+SCENES = sorted(p for p in (ROOT / "scenes").glob("*.json") if "placement" not in json.loads(p.read_text()))
 OUTPUT_FILES = (
     "rgb.png", "rgb.npy", "depth.npy", "distance.npy", "normals.npy", "position.npy",
     "coverage.npy", "instance.png", "class.png", "albedo.png", "meta.json",
