@@ -18,6 +18,7 @@ import numpy as np
 from .accel.bvh import build_bvh
 from .accel.layout import pair_layout
 from .assets.mesh_io import MeshFormatError, mesh_from_arrays, read_mesh
+from .assets.procedural import make as make_procedural
 from .errors import SceneError
 from .kernels import tags as T
 from .spec import scene as S
@@ -216,6 +217,12 @@ def camera_matrices(cam: S.Camera, width: int, height: int):
 # ----------------------------------------------------------------------------- meshes
 def _load_mesh(obj: S.Mesh, index: int, base_dir: Optional[Path]):
     where = f"objects[{index}]"
+    if obj.procedural is not None:
+        spec = obj.procedural.model_dump()
+        try:
+            return make_procedural(spec.pop("kind"), **spec).to_mesh()
+        except (ValueError, MeshFormatError) as err:
+            raise SceneError(f"{where}.procedural: {err}") from None
     try:
         if obj.file is not None:
             path = Path(obj.file)

@@ -15,6 +15,9 @@ from .scene import Scene
 _UNION_TAGS = {
     "material-name", "material-inline", "sphere", "box", "quad", "disk", "cylinder", "mesh", "diffuse", "conductor",
     "dielectric", "emissive", "point", "directional", "environment", "sky",
+    # procedural mesh kinds
+    "icosphere", "uv_sphere", "torus", "cone", "capsule", "torus_knot", "blob", "terrain",
+    "tetrahedron", "cube", "octahedron", "dodecahedron", "icosahedron",
 }
 
 

@@ -61,7 +61,9 @@ class Transform(Model):
     quaternion: Optional[tuple[FiniteFloat, FiniteFloat, FiniteFloat, FiniteFloat]] = Field(
         None, description="Rotation as a quaternion (w, x, y, z), normalized on use; replaces `rotate`."
     )
-    scale: Annotated[PositiveVec3, BeforeValidator(_scalar_to_vec3)] = Field(
+    scale: Annotated[
+        PositiveVec3, BeforeValidator(_scalar_to_vec3, json_schema_input_type=Union[PositiveFloat, PositiveVec3])
+    ] = Field(
         (1.0, 1.0, 1.0), description="Scale factors (sx, sy, sz), each > 0; one number scales uniformly."
     )
     matrix: Optional[tuple[Row4, Row4, Row4, Row4]] = Field(
@@ -203,8 +205,169 @@ class Cylinder(ObjectBase):
     caps: bool = Field(True, description="Close both ends with disks (a solid cylinder).")
 
 
+# Procedural meshes (raysynth.assets.procedural): one model per generator, fields = its arguments.
+# Centred at the origin, +z is the axis / up, default sizes fit the cube [-1, 1]^3.
+_Divisions = Annotated[int, Field(ge=3, le=4096)]
+_NoiseSeed = Annotated[int, Field(ge=0, lt=1 << 63)]
+_Octaves = Annotated[int, Field(ge=1, le=8)]
+
+
+class ProceduralIcosphere(Model):
+    """Geodesic unit sphere: a subdivided icosahedron."""
+
+    kind: Literal["icosphere"] = Field("icosphere", description="Generator.")
+    subdivisions: Annotated[int, Field(ge=0, le=8)] = Field(
+        3, description="Levels of 1-to-4 triangle subdivision (20 * 4**subdivisions triangles)."
+    )
+
+
+class ProceduralUVSphere(Model):
+    """Latitude-longitude unit sphere, poles on the z axis."""
+
+    kind: Literal["uv_sphere"] = Field("uv_sphere", description="Generator.")
+    segments: _Divisions = Field(32, description="Divisions around the z axis.")
+    rings: Annotated[int, Field(ge=2, le=4096)] = Field(16, description="Divisions from pole to pole.")
+
+
+class ProceduralTorus(Model):
+    """Ring torus around the z axis."""
+
+    kind: Literal["torus"] = Field("torus", description="Generator.")
+    major: PositiveFloat = Field(0.7, description="Distance from the centre to the middle of the tube (> minor).")
+    minor: PositiveFloat = Field(0.3, description="Tube radius (< major).")
+    segments: _Divisions = Field(48, description="Divisions around the z axis.")
+    sides: _Divisions = Field(24, description="Divisions around the tube.")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not self.minor < self.major:
+            raise ValueError(f"minor must be < major = {self.major:g}, got {self.minor:g}")
+        return self
+
+
+class ProceduralCylinder(Model):
+    """Cylinder along z from -height/2 to +height/2."""
+
+    kind: Literal["cylinder"] = Field("cylinder", description="Generator.")
+    radius: PositiveFloat = Field(1.0, description="Radius (> 0).")
+    height: PositiveFloat = Field(2.0, description="Length along z (> 0).")
+    segments: _Divisions = Field(32, description="Divisions around the axis.")
+    stacks: Annotated[int, Field(ge=1, le=4096)] = Field(1, description="Divisions of the side along the axis.")
+    caps: bool = Field(True, description="Close both ends with flat disks.")
+
+
+class ProceduralCone(Model):
+    """Cone along z: base at z = -height/2, apex at z = +height/2."""
+
+    kind: Literal["cone"] = Field("cone", description="Generator.")
+    radius: PositiveFloat = Field(1.0, description="Base radius (> 0).")
+    height: PositiveFloat = Field(2.0, description="Base-to-apex length (> 0).")
+    segments: _Divisions = Field(32, description="Divisions around the axis.")
+    stacks: Annotated[int, Field(ge=1, le=4096)] = Field(1, description="Divisions of the side along the axis.")
+    cap: bool = Field(True, description="Close the base with a flat disk.")
+
+
+class ProceduralCapsule(Model):
+    """Cylinder with hemispherical ends along z, total length `height`."""
+
+    kind: Literal["capsule"] = Field("capsule", description="Generator.")
+    radius: PositiveFloat = Field(0.5, description="Radius of the cylinder and the end caps (> 0).")
+    height: PositiveFloat = Field(2.0, description="Total length, tips included (>= 2 radius).")
+    segments: _Divisions = Field(32, description="Divisions around the axis.")
+    rings: Annotated[int, Field(ge=1, le=4096)] = Field(8, description="Latitude divisions of each hemisphere.")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.height < 2 * self.radius:
+            raise ValueError(f"height must be >= 2 * radius = {2 * self.radius:g}, got {self.height:g}")
+        return self
+
+
+class ProceduralTorusKnot(Model):
+    """Tube around a (p, q) torus knot, scaled to fit [-1, 1]^3."""
+
+    kind: Literal["torus_knot"] = Field("torus_knot", description="Generator.")
+    p: Annotated[int, Field(ge=1, le=64)] = Field(2, description="Windings around the z axis (coprime with q).")
+    q: Annotated[int, Field(ge=1, le=64)] = Field(3, description="Windings through the hole (coprime with p).")
+    radius: Annotated[float, Field(gt=0, lt=0.5, allow_inf_nan=False)] = Field(0.12, description="Tube radius.")
+    segments: Annotated[int, Field(ge=3, le=65536)] = Field(256, description="Divisions along the curve.")
+    sides: _Divisions = Field(16, description="Divisions around the tube.")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if math.gcd(self.p, self.q) != 1:
+            raise ValueError(f"p and q must be coprime, got p={self.p}, q={self.q}")
+        return self
+
+
+class ProceduralBlob(Model):
+    """Sphere displaced along its radii by smooth seeded noise; radius in [(1-a)/(1+a), 1]."""
+
+    kind: Literal["blob"] = Field("blob", description="Generator.")
+    amplitude: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] = Field(
+        0.3, description="Relative bump height in [0, 1)."
+    )
+    frequency: PositiveFloat = Field(1.5, description="Noise lattice cells per unit length.")
+    seed: _NoiseSeed = Field(0, description="Noise seed.")
+    octaves: _Octaves = Field(3, description="Fractal noise octaves.")
+    subdivisions: Annotated[int, Field(ge=0, le=8)] = Field(4, description="Icosphere subdivision level.")
+
+
+class ProceduralTerrain(Model):
+    """Height field: a square grid in the xy plane lifted along +z by seeded noise (open surface)."""
+
+    kind: Literal["terrain"] = Field("terrain", description="Generator.")
+    size: PositiveFloat = Field(2.0, description="Edge length of the square, centred on the origin.")
+    resolution: Annotated[int, Field(ge=1, le=4096)] = Field(64, description="Grid cells per edge.")
+    height: NonNegativeFloat = Field(0.3, description="Maximum |z| of the surface.")
+    frequency: PositiveFloat = Field(1.5, description="Noise lattice cells per unit length.")
+    octaves: _Octaves = Field(4, description="Fractal noise octaves.")
+    seed: _NoiseSeed = Field(0, description="Noise seed.")
+
+
+class ProceduralTetrahedron(Model):
+    """Regular tetrahedron inscribed in the unit sphere (flat-shaded)."""
+
+    kind: Literal["tetrahedron"] = Field("tetrahedron", description="Generator.")
+
+
+class ProceduralCube(Model):
+    """Axis-aligned cube inscribed in the unit sphere, half edge 1/sqrt(3) (flat-shaded)."""
+
+    kind: Literal["cube"] = Field("cube", description="Generator.")
+
+
+class ProceduralOctahedron(Model):
+    """Regular octahedron with vertices at +-x, +-y, +-z (flat-shaded)."""
+
+    kind: Literal["octahedron"] = Field("octahedron", description="Generator.")
+
+
+class ProceduralDodecahedron(Model):
+    """Regular dodecahedron inscribed in the unit sphere (flat-shaded)."""
+
+    kind: Literal["dodecahedron"] = Field("dodecahedron", description="Generator.")
+
+
+class ProceduralIcosahedron(Model):
+    """Regular icosahedron inscribed in the unit sphere, vertices at the poles (flat-shaded)."""
+
+    kind: Literal["icosahedron"] = Field("icosahedron", description="Generator.")
+
+
+Procedural = Annotated[
+    Union[
+        ProceduralIcosphere, ProceduralUVSphere, ProceduralTorus, ProceduralCylinder, ProceduralCone,
+        ProceduralCapsule, ProceduralTorusKnot, ProceduralBlob, ProceduralTerrain, ProceduralTetrahedron,
+        ProceduralCube, ProceduralOctahedron, ProceduralDodecahedron, ProceduralIcosahedron,
+    ],
+    Field(discriminator="kind"),
+]
+
+
 class Mesh(ObjectBase):
-    """Triangle mesh from a file (OBJ or PLY, path relative to the scene file) or inline arrays."""
+    """Triangle mesh from a file (OBJ or PLY, path relative to the scene file), inline arrays or a
+    procedural generator."""
 
     type: Literal["mesh"] = Field("mesh", description="Shape kind.")
     file: Optional[str] = Field(None, description="OBJ or PLY file, relative to the scene file's folder.")
@@ -213,15 +376,22 @@ class Mesh(ObjectBase):
         None, description="Inline triangles (m x 3 zero-based vertex indices, counter-clockwise = front)."
     )
     normals: Optional[list[Vec3]] = Field(None, description="Inline vertex normals (n x 3), optional.")
+    procedural: Optional[Procedural] = Field(
+        None, description="Generated mesh, chosen by `kind` (icosphere, torus, terrain, ...); replaces `file`."
+    )
     smooth: bool = Field(True, description="Interpolate vertex normals when the mesh has them.")
 
     @model_validator(mode="after")
     def _check(self):
         inline = self.vertices is not None or self.faces is not None
-        if self.file is None and not inline:
-            raise ValueError("a mesh needs `file` or inline `vertices` and `faces`")
-        if self.file is not None and inline:
-            raise ValueError("give either `file` or inline `vertices`/`faces`, not both")
+        given = [name for name, on in (("file", self.file is not None), ("vertices/faces", inline),
+                                       ("procedural", self.procedural is not None)) if on]
+        if not given:
+            raise ValueError("a mesh needs `file`, inline `vertices` and `faces`, or `procedural`")
+        if len(given) > 1:
+            raise ValueError(
+                f"give only one of `file`, inline `vertices`/`faces` or `procedural` (got {', '.join(given)})"
+            )
         if inline and (self.vertices is None or self.faces is None):
             raise ValueError("inline meshes need both `vertices` and `faces`")
         if self.normals is not None and self.vertices is not None and len(self.normals) != len(self.vertices):
