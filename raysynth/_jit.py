@@ -6,6 +6,7 @@
   cached on disk.
 - ``parallel_host_jit``: host-side compiled helpers that use ``prange``, cached on disk.
 - ``cpu_launcher``: the CPU launchers of the shared kernels (``prange`` over tiles or rays).
+- ``CUDA_LAUNCHER``: the options of the CUDA launchers (``numba.cuda.jit``).
 
 Options chosen once for all code:
 - ``error_model="numpy"``: 1/0 gives inf instead of raising, the same on CPU and CUDA.
@@ -49,7 +50,7 @@ def _stamp_cache_with_package_source() -> None:
         from numba.core import caching
 
         bases = (caching.UserProvidedCacheLocator, caching.InTreeCacheLocator, caching.UserWideCacheLocator)
-        impl = caching._CacheImpl
+        impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl   # Numba renamed _CacheImpl
     except (ImportError, AttributeError):  # another Numba layout: keep Numba's behaviour
         return
     if any(getattr(cls, "_raysynth", False) for cls in impl._locator_classes):
@@ -85,3 +86,10 @@ parallel_host_jit = njit(cache=True, nogil=True, parallel=True, **_COMMON)
 
 #: CPU launcher of the shared kernels: ``prange``, cached, no reference counting (see above).
 cpu_launcher = njit(cache=True, nogil=True, parallel=True, _nrt=False, **_COMMON)
+
+#: Options of the CUDA launchers (``cuda.jit(**CUDA_LAUNCHER)`` in backends/cuda.py, built only
+#: when that backend is used). No fastmath, as on the CPU; CUDA kernels never raise on 1/0 (no
+#: error-model option there). No on-disk cache: numba-cuda's cache locators are not the ones
+#: stamped above, so a cached launcher would not see kernel edits; the render kernel compiles
+#: in a few seconds once per process.
+CUDA_LAUNCHER = dict(fastmath=False)

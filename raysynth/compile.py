@@ -8,6 +8,8 @@ matrices, per-object records) that the writers need.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,12 +17,14 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from .accel.bvh import build_bvh
-from .accel.layout import pair_layout
+from .accel.bvh import build_bvh, bvh_stats
+from .accel.layout import _aligned_empty, pair_layout
 from .assets.mesh_io import MeshFormatError, mesh_from_arrays, read_mesh
 from .assets.procedural import make as make_procedural
 from .errors import SceneError
 from .kernels import tags as T
+from .textures import (TextureTable, diffuse_texture_columns, environment_image_columns, mesh_uses_mtl,
+                       mtl_material_rows, triangle_uvs)
 from .spec import scene as S
 
 
@@ -35,8 +39,11 @@ class SceneArrays(NamedTuple):
     shape_param: np.ndarray    # (S, 4) float32 [caps, canonical area, |det|, -]
     tri_geom: np.ndarray       # (T, 9) float32 world v0, e1, e2
     tri_normals: np.ndarray    # (T, 9) float32 world unit vertex normals n0, n1, n2
+    tri_part: np.ndarray       # (T,) int32 mesh part of each triangle (index into its object's parts)
     obj_info: np.ndarray       # (O, 4) int32 [material, class, light, smooth]
     obj_xform: np.ndarray      # (O, 12) float32 world->object 3x4 of the user transform
+    inst_info: np.ndarray      # (I, 8) int32 mesh instances [root record, object, mirror, ...]
+    inst_xform: np.ndarray     # (I, 24) float32 instance object->world and world->object 3x4
     mat_params: np.ndarray     # (M, 16) float32 material table
     light_info: np.ndarray     # (L, 4) int32 [kind, ref, count, cdf offset]
     light_params: np.ndarray   # (L, 12) float32 radiance, vector, cos_max, two-sided, area
@@ -45,6 +52,12 @@ class SceneArrays(NamedTuple):
     env: np.ndarray            # (16,) float32 environment
     camera: np.ndarray         # (24,) float32 camera
     settings: np.ndarray       # (8,) int64 [spp, max_depth, rr_depth, seed]
+    tex_info: np.ndarray       # (N, 8) int32 textures [kind, texel offset, width, height, wrap, octaves, seed]
+    tex_params: np.ndarray     # (N, 8) float32 textures [uv scale, uv offset | cells, lacunarity, gain]
+    texels: np.ndarray         # (K,) float32 linear RGB texels of every image (raysynth/textures.py)
+    tri_uvs: np.ndarray        # (T, 6) float32 corner uvs per triangle; (0, 6) without image textures
+    tri_material: np.ndarray   # (T,) int32 MTL material slot per triangle; (0,) when no object uses MTL
+    obj_mtl: np.ndarray        # (O,) int32 material row of the object's MTL slot 0, -1 = not used
 
 
 @dataclass
@@ -165,15 +178,14 @@ def _luminance(c) -> float:
 
 
 # ----------------------------------------------------------------------------- materials
-def _material_row(mat) -> np.ndarray:
+def _material_row(mat, textures: Optional[TextureTable] = None, where: str = "") -> np.ndarray:
+    """The mat_params row of a material; textures are added to ``textures`` (``where``: the
+    material's field path, for errors)."""
     row = np.zeros(T.MAT_COLUMNS, dtype=np.float32)
+    row[T.MAT_TEXTURE] = -1.0
     if mat.type == "diffuse":
         row[T.MAT_KIND] = T.DIFFUSE
-        row[T.MAT_COLOR:T.MAT_COLOR + 3] = mat.albedo
-        if mat.checker is not None:
-            row[T.MAT_COLOR:T.MAT_COLOR + 3] = mat.checker.color_a
-            row[T.MAT_COLOR_B:T.MAT_COLOR_B + 3] = mat.checker.color_b
-            row[T.MAT_CHECKER_SCALE] = mat.checker.scale
+        diffuse_texture_columns(row, mat, textures, where)
     elif mat.type == "conductor":
         row[T.MAT_KIND] = T.CONDUCTOR
         row[T.MAT_COLOR:T.MAT_COLOR + 3] = mat.color
@@ -229,10 +241,192 @@ def _load_mesh(obj: S.Mesh, index: int, base_dir: Optional[Path]):
             if not path.is_absolute():
                 path = (base_dir or Path.cwd()) / path
             return read_mesh(path)
-        return mesh_from_arrays(obj.vertices, obj.faces, normals=obj.normals)
+        return mesh_from_arrays(obj.vertices, obj.faces, normals=obj.normals, face_groups=obj.parts,
+                                group_names=None if obj.part_names is None else tuple(obj.part_names))
     except MeshFormatError as err:
         field_name = "file" if obj.file is not None else "vertices"
         raise SceneError(f"{where}.{field_name}: {err}") from None
+
+
+def _mesh_digest(mesh) -> str:
+    """Content hash of everything a mesh contributes to a render (geometry, attributes, labels)."""
+    digest = hashlib.sha256()
+    for a in (mesh.vertices, mesh.faces, mesh.normals, mesh.uvs, mesh.colors, mesh.face_groups,
+              mesh.face_materials):
+        digest.update(b"-" if a is None else f"{a.dtype}{a.shape}".encode() + np.ascontiguousarray(a).tobytes())
+    digest.update(json.dumps([mesh.group_names, mesh.material_names, mesh.materials], sort_keys=True,
+                             default=str).encode())
+    return digest.hexdigest()
+
+
+def _load_meshes(scene: S.Scene, base_dir: Optional[Path]):
+    """Load every mesh of the scene once: (meshes, mesh_of) with mesh_of[object index] the index
+    in ``meshes``. A file (by resolved path) or procedural spec is read once; meshes with the
+    same content (``_mesh_digest``) are one entry, whatever their source."""
+    meshes, mesh_of, by_source, by_digest = [], {}, {}, {}
+    for i, obj in enumerate(scene.objects):
+        if obj.type != "mesh":
+            continue
+        if obj.file is not None:
+            path = Path(obj.file)
+            key = ("file", str((path if path.is_absolute() else (base_dir or Path.cwd()) / path).resolve()))
+        elif obj.procedural is not None:
+            key = ("procedural", json.dumps(obj.procedural.model_dump(), sort_keys=True))
+        else:
+            key = None
+        if key is not None and key in by_source:
+            mesh_of[i] = by_source[key]
+            continue
+        mesh = _load_mesh(obj, i, base_dir)
+        m = by_digest.setdefault(_mesh_digest(mesh), len(meshes))
+        if m == len(meshes):
+            meshes.append(mesh)
+        if key is not None:
+            by_source[key] = m
+        mesh_of[i] = m
+    return meshes, mesh_of
+
+
+def _is_emissive(scene: S.Scene, obj) -> bool:
+    mat = scene.materials[obj.material] if isinstance(obj.material, str) else obj.material
+    return mat.type == "emissive"
+
+
+def _instanced_meshes(scene: S.Scene, meshes, mesh_of, mode: str) -> set:
+    """Indices of the meshes that get one shared object-space BVH (see ``render.instancing``).
+
+    Emissive objects always get world-space copies (light sampling reads world triangles), so
+    only non-emissive uses count. "auto": meshes with at least 2 such uses (a mesh used once is
+    fastest flattened into the top-level BVH: no ray transform, tighter boxes)."""
+    if mode == "never":
+        return set()
+    uses = np.zeros(len(meshes), dtype=np.int64)
+    for i, m in mesh_of.items():
+        if not _is_emissive(scene, scene.objects[i]):
+            uses[m] += 1
+    least = 1 if mode == "always" else 2
+    return {m for m in range(len(meshes)) if uses[m] >= least}
+
+
+class _BottomLevel(NamedTuple):
+    """An instanced mesh's object-space triangles and BVH, before linking into the scene."""
+
+    geom: np.ndarray       # (m, 9) float32 object-space v0, e1, e2
+    normals: np.ndarray    # (m, 9) float32 object-space unit vertex normals (zeros: none)
+    records: np.ndarray    # (k, 16) int32 paired-child records (links local to this tree)
+    prim_order: np.ndarray  # (m,) int32 leaf slot -> triangle of this mesh
+    depth: int             # deepest leaf (root 0)
+    cover_lo: np.ndarray   # (c, 3) float64 boxes that together cover the mesh (for world bounds)
+    cover_hi: np.ndarray
+
+
+def _bottom_level(mesh) -> _BottomLevel:
+    tri = mesh.vertices.astype(np.float64)[mesh.faces]
+    v0 = tri[:, 0]
+    geom = np.concatenate([v0, tri[:, 1] - v0, tri[:, 2] - v0], axis=1).astype(np.float32)
+    if mesh.normals is not None:
+        normals = mesh.normals[mesh.faces].reshape(-1, 9).astype(np.float32)
+    else:
+        normals = np.zeros((len(geom), 9), dtype=np.float32)
+    lo, hi = _pad_bounds(tri.min(axis=1), tri.max(axis=1))
+    bvh = build_bvh(lo, hi)
+    records_f, _ = pair_layout(bvh.node_bounds, bvh.node_info)
+    # the node boxes 4 levels down (or leaves above them) cover the mesh more tightly than its
+    # root box does once rotated: their transformed corners give each instance's world box
+    info, frontier, cover = bvh.node_info, [0], []
+    for _ in range(4):
+        nxt = []
+        for n in frontier:
+            if info[n, 1] > 0:
+                cover.append(n)
+            else:
+                nxt += [n + 1, int(info[n, 0])]
+        frontier = nxt
+    cover = np.asarray(cover + frontier, dtype=np.int64)
+    boxes = bvh.node_bounds[cover].astype(np.float64)
+    return _BottomLevel(geom, normals, records_f.view(np.int32).copy(), np.asarray(bvh.prim_order, dtype=np.int32),
+                        bvh_stats(bvh)["max_depth"], boxes[:, :3], boxes[:, 3:])
+
+
+def _instance_bounds(bottom: _BottomLevel, m_user: np.ndarray):
+    """float32 world box of a mesh instance: the transformed corners of the covering boxes,
+    padded by 1e-5 of the box's size and position (the kernels map rays to object space in
+    float32, so a hit found there may sit a rounding error outside the exact box)."""
+    corners = np.stack(np.meshgrid([0, 1], [0, 1], [0, 1], indexing="ij"), axis=-1).reshape(8, 3)
+    pts = np.where(corners[None] == 0, bottom.cover_lo[:, None], bottom.cover_hi[:, None]).reshape(-1, 3)
+    world = pts @ m_user[:3, :3].T + m_user[:3, 3]
+    lo, hi = world.min(axis=0), world.max(axis=0)
+    pad = 1e-5 * (float(np.abs(world).max()) + float((hi - lo).max()))
+    return _pad_bounds((lo - pad)[None], (hi + pad)[None])
+
+
+def _instance_links(top_records: np.ndarray, top_order: np.ndarray, prim_info: np.ndarray, lo: np.ndarray,
+                    hi: np.ndarray):
+    """Top-level records in which every instance is a child link of its own, ``(-2 - instance, 0)``
+    (traversal enters it like an interior child, see ``kernels/traverse.py``).
+
+    A leaf holding instances (and maybe other primitives) becomes a chain of new records, one
+    instance per level, the other primitives (moved to the front of the leaf's slots) as the
+    last leaf. ``lo``/``hi`` are the primitives' float32 bounds. Returns (records_i, prim_order)."""
+    order = top_order.copy()
+    is_inst = prim_info[:, T.PRIM_KIND] == T.INSTANCE
+    chains = []   # (record, link column, items); items: (lo, hi, offset, count)
+    for r, side in zip(*np.nonzero(top_records[:, [13, 15]] > 0)):
+        link = 12 + 2 * int(side)
+        first, count = int(top_records[r, link]), int(top_records[r, link + 1])
+        slots = order[first:first + count]
+        if not is_inst[slots].any():
+            continue
+        rest, insts = slots[~is_inst[slots]], slots[is_inst[slots]]
+        order[first:first + count] = np.concatenate([rest, insts])
+        items = [(lo[p], hi[p], -2 - int(prim_info[p, T.PRIM_INDEX]), 0) for p in insts]
+        if len(rest):
+            items.append((lo[rest].min(axis=0), hi[rest].max(axis=0), first, len(rest)))
+        chains.append((int(r), link, items))
+    records = np.zeros((len(top_records) + sum(len(c[2]) - 1 for c in chains), 16), dtype=np.int32)
+    records[:len(top_records)] = top_records
+    boxes = records.view(np.float32)
+    new = len(top_records)
+    for r, link, items in chains:
+        for k, (box_lo, box_hi, offset, count) in enumerate(items):
+            if k == len(items) - 1:   # the last item takes the link itself
+                records[r, link:link + 2] = (offset, count)
+                break
+            records[r, link:link + 2] = (new, 0)
+            boxes[new, 0:3], boxes[new, 3:6] = box_lo, box_hi
+            records[new, 12:14] = (offset, count)
+            boxes[new, 6:9] = np.min([it[0] for it in items[k + 1:]], axis=0)
+            boxes[new, 9:12] = np.max([it[1] for it in items[k + 1:]], axis=0)
+            r, link, new = new, 14, new + 1
+    return records, order
+
+
+def _link_levels(top_records: np.ndarray, top_order: np.ndarray, n_top_prims: int, bottoms: list, first_tri: int):
+    """One record table and prim order for the top level followed by every bottom-level tree.
+
+    Returns (records_f, records_i, prim_order, prim_rows, roots, firsts): bottom-level leaves
+    point at prim rows appended after the top level's (triangles with object -1); roots[j] and
+    firsts[j] are the root record and first triangle row of bottoms[j]."""
+    total = len(top_records) + sum(len(b.records) for b in bottoms)
+    records_f = _aligned_empty(total)
+    records_i = records_f.view(np.int32)
+    records_i[:len(top_records)] = top_records
+    orders, rows, roots, firsts = [top_order], [], [], []
+    rec, prim, tri = len(top_records), n_top_prims, first_tri
+    for b in bottoms:
+        links = b.records.copy()
+        for col in (12, 14):
+            offset, count = links[:, col], links[:, col + 1]
+            offset[count > 0] += prim      # leaf: slots in prim_order (slot = prim row here)
+            offset[count == 0] += rec      # interior: record index
+        records_i[rec:rec + len(links)] = links
+        n = len(b.geom)
+        orders.append(b.prim_order + prim)
+        rows.append(np.stack([np.full(n, T.TRIANGLE), np.arange(tri, tri + n), np.full(n, -1)], axis=1))
+        roots.append(rec)
+        firsts.append(tri)
+        rec, prim, tri = rec + len(links), prim + n, tri + n
+    return records_f, records_i, np.concatenate(orders).astype(np.int32), rows, roots, firsts
 
 
 # ----------------------------------------------------------------------------- compile
@@ -269,9 +463,10 @@ def compile_scene(
     # ---- materials: named ones first, inline ones appended per object
     mat_rows = []
     named_material = {}
+    textures = TextureTable(base_dir)
     for name, mat in scene.materials.items():
         named_material[name] = len(mat_rows)
-        mat_rows.append(_material_row(mat))
+        mat_rows.append(_material_row(mat, textures, f"materials.{name}"))
 
     # ---- class ids: fixed list, or labels in order of first appearance
     class_names = ["background"]
@@ -283,11 +478,18 @@ def compile_scene(
                 class_names.append(obj.label)
     class_id = {name: i for i, name in enumerate(class_names) if i > 0}
 
-    # ---- objects: analytic shapes and triangles
+    # ---- meshes: each source loaded once; the same content used by several objects is instanced
+    meshes, mesh_of = _load_meshes(scene, base_dir)
+    instanced = _instanced_meshes(scene, meshes, mesh_of, settings.instancing)
+
+    # ---- objects: analytic shapes, triangles and mesh instances
     prim_rows, shape_xf, shape_par = [], [], []
     bounds_lo, bounds_hi = [], []
-    tri_chunks, tri_normal_chunks = [], []
+    tri_chunks, tri_normal_chunks, tri_part_chunks = [], [], []
+    tri_uv_chunks, tri_mtl_chunks = [], []   # corner uvs, MTL material slots (as tri_chunks)
+    obj_mtl = np.full(len(scene.objects), -1, dtype=np.int32)
     n_tris = 0
+    bottom_of, bottoms, inst_rows, inst_xf = {}, [], [], []
     obj_info = np.zeros((len(scene.objects), 4), dtype=np.int32)
     obj_xform = np.zeros((len(scene.objects), 12), dtype=np.float32)
     objects_meta = []
@@ -300,7 +502,7 @@ def compile_scene(
             mat_row = named_material[obj.material]
         else:
             mat_row = len(mat_rows)
-            mat_rows.append(_material_row(mat))
+            mat_rows.append(_material_row(mat, textures, f"objects[{i}].material"))
         obj_info[i] = (mat_row, class_id.get(obj.label, 0), -1, 0)
         obj_xform[i] = w_user[:3, :4].reshape(-1)
         meta = {
@@ -312,8 +514,31 @@ def compile_scene(
             "object_to_world": m_user.tolist(),
         }
 
-        if obj.type == "mesh":
-            mesh = _load_mesh(obj, i, base_dir)
+        if obj.type == "mesh" and mesh_uses_mtl(obj, meshes[mesh_of[i]]):
+            obj_mtl[i] = len(mat_rows)
+            mat_rows += mtl_material_rows(meshes[mesh_of[i]], mat_rows[mat_row], textures, f"objects[{i}].file")
+        if obj.type == "mesh" and mesh_of[i] in instanced and mat.type != "emissive":
+            mesh = meshes[mesh_of[i]]
+            if mesh_of[i] not in bottom_of:
+                bottom_of[mesh_of[i]] = len(bottoms)
+                bottoms.append(_bottom_level(mesh))
+            bottom = bottoms[bottom_of[mesh_of[i]]]
+            if mesh.normals is not None and obj.smooth:
+                obj_info[i, T.OBJ_SMOOTH] = 1
+            lo, hi = _instance_bounds(bottom, m_user)
+            mirror = 1 if np.linalg.det(m_user[:3, :3]) < 0 else 0
+            # root record and first triangle are filled in once the top level is built
+            inst_rows.append([0, i, mirror, 0, mesh.n_faces, bottom_of[mesh_of[i]], 0, 0])
+            inst_xf.append(np.concatenate([m_user[:3, :4].reshape(-1), w_user[:3, :4].reshape(-1)]))
+            prim_rows.append(np.array([[T.INSTANCE, len(inst_rows) - 1, i]]))
+            bounds_lo.append(lo)
+            bounds_hi.append(hi)
+            meta["triangles"] = int(mesh.n_faces)
+            meta["bounds_object"] = [mesh.vertices.min(axis=0).tolist(), mesh.vertices.max(axis=0).tolist()]
+            meta["parts"] = list(mesh.group_names)
+            meta["instanced"] = True
+        elif obj.type == "mesh":
+            mesh = meshes[mesh_of[i]]
             verts = mesh.vertices.astype(np.float64) @ m_user[:3, :3].T + m_user[:3, 3]
             tri = verts[mesh.faces]  # (m, 3, 3)
             v0 = tri[:, 0]
@@ -331,11 +556,16 @@ def compile_scene(
                 np.full(count, T.TRIANGLE), np.arange(n_tris, n_tris + count), np.full(count, i)
             ], axis=1))
             tri_chunks.append(geom)
+            tri_part_chunks.append(mesh.face_groups)
+            tri_uv_chunks.append(triangle_uvs(mesh))
+            tri_mtl_chunks.append(mesh.face_materials)
             bounds_lo.append(lo)
             bounds_hi.append(hi)
             areas = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - v0, tri[:, 2] - v0), axis=1)
             meta["triangles"] = int(count)
             meta["bounds_object"] = [mesh.vertices.min(axis=0).tolist(), mesh.vertices.max(axis=0).tolist()]
+            meta["parts"] = list(mesh.group_names)
+            meta["instanced"] = False
             emitters.append((i, mat, T.LIGHT_MESH, n_tris, areas))
             n_tris += count
         else:
@@ -366,6 +596,30 @@ def compile_scene(
     lo_all = np.concatenate(bounds_lo).astype(np.float32)
     hi_all = np.concatenate(bounds_hi).astype(np.float32)
     bvh = build_bvh(lo_all, hi_all)
+    bvh_boxes, bvh_links = pair_layout(bvh.node_bounds, bvh.node_info)
+    prim_order = np.ascontiguousarray(bvh.prim_order, dtype=np.int32)
+    inst_info = np.zeros((len(inst_rows), T.INST_COLUMNS), dtype=np.int32)
+    if bottoms:
+        # one traversal stack serves both levels: fall back to world-space copies if too deep
+        # (+3: an instance leaf of up to 4 primitives becomes a chain of up to 3 records)
+        if bvh_stats(bvh)["max_depth"] + 3 + max(b.depth for b in bottoms) + 2 > T.STACK_SIZE:
+            if settings.instancing == "always":
+                raise SceneError("render.instancing: the two-level BVH is too deep for the traversal stack "
+                                 "(use 'auto' or 'never')")
+            flat = scene.model_copy(update={"render": settings.model_copy(update={"instancing": "never"})})
+            return compile_scene(flat, base_dir, spp=spp, seed=seed, width=width, height=height, max_depth=max_depth)
+        top_links, prim_order = _instance_links(bvh_links.copy(), prim_order, prim_info, lo_all, hi_all)
+        bvh_boxes, bvh_links, prim_order, bottom_rows, roots, firsts = _link_levels(
+            top_links, prim_order, len(prim_info), bottoms, n_tris)
+        prim_info = np.ascontiguousarray(np.concatenate([prim_info] + bottom_rows).astype(np.int32))
+        inst_info[:] = inst_rows
+        inst_info[:, T.INST_ROOT] = np.asarray(roots)[inst_info[:, T.INST_MESH]]
+        inst_info[:, T.INST_FIRST_TRI] = np.asarray(firsts)[inst_info[:, T.INST_MESH]]
+        tri_chunks += [b.geom for b in bottoms]
+        tri_normal_chunks += [b.normals for b in bottoms]
+        tri_part_chunks += [meshes[m].face_groups for m in bottom_of]
+        tri_uv_chunks += [triangle_uvs(meshes[m]) for m in bottom_of]
+        tri_mtl_chunks += [meshes[m].face_materials for m in bottom_of]
     scene_lo = lo_all.min(axis=0).astype(np.float64)
     scene_hi = hi_all.max(axis=0).astype(np.float64)
     scene_radius = 0.5 * float(np.linalg.norm(scene_hi - scene_lo)) + 1e-6
@@ -404,7 +658,7 @@ def compile_scene(
 
     env = np.zeros(T.ENV_COLUMNS, dtype=np.float32)
     env[T.ENV_LIGHT] = -1
-    for light in scene.lights:
+    for k, light in enumerate(scene.lights):
         params = np.zeros(T.LP_COLUMNS)
         if light.type == "point":
             intensity = np.asarray(light.intensity, dtype=np.float64)
@@ -430,6 +684,8 @@ def compile_scene(
                 env[T.ENV_KIND] = T.ENV_CONSTANT
                 env[T.ENV_COLOR:T.ENV_COLOR + 3] = np.asarray(light.color) * light.intensity
                 mean = np.asarray(light.color) * light.intensity
+                if light.image is not None:
+                    mean = mean * environment_image_columns(env, light, textures, f"lights[{k}].image")
             else:
                 env[T.ENV_KIND] = T.ENV_SKY
                 env[T.ENV_COLOR:T.ENV_COLOR + 3] = np.asarray(light.zenith) * light.intensity
@@ -476,18 +732,21 @@ def compile_scene(
     def i32(a, cols):
         return np.ascontiguousarray(np.asarray(a, dtype=np.int32).reshape(-1, cols))
 
-    bvh_boxes, bvh_links = pair_layout(bvh.node_bounds, bvh.node_info)
+    tex_info, tex_params, texels = textures.arrays()
     arrays = SceneArrays(
         bvh_boxes=bvh_boxes,
         bvh_links=bvh_links,
-        prim_order=np.ascontiguousarray(bvh.prim_order, dtype=np.int32),
+        prim_order=prim_order,
         prim_info=prim_info,
         shape_xform=f32(shape_xf, 24),
         shape_param=f32(shape_par, 4),
         tri_geom=f32(np.concatenate(tri_chunks) if tri_chunks else [], 9),
         tri_normals=f32(np.concatenate(tri_normal_chunks) if tri_normal_chunks else [], 9),
+        tri_part=np.ascontiguousarray(np.concatenate(tri_part_chunks) if tri_part_chunks else np.zeros(0), dtype=np.int32),
         obj_info=np.ascontiguousarray(obj_info),
         obj_xform=np.ascontiguousarray(obj_xform),
+        inst_info=inst_info,
+        inst_xform=f32(inst_xf, 24),
         mat_params=f32(mat_rows, T.MAT_COLUMNS),
         light_info=i32(light_info, 4),
         light_params=f32(light_params, T.LP_COLUMNS),
@@ -496,6 +755,15 @@ def compile_scene(
         env=env,
         camera=cam,
         settings=run,
+        tex_info=tex_info,
+        tex_params=tex_params,
+        texels=texels,
+        tri_uvs=np.ascontiguousarray(
+            np.concatenate(tri_uv_chunks) if textures.has_images and tri_uv_chunks else np.zeros((0, 6)),
+            dtype=np.float32),
+        tri_material=np.ascontiguousarray(
+            np.concatenate(tri_mtl_chunks) if (obj_mtl >= 0).any() else np.zeros(0), dtype=np.int32),
+        obj_mtl=obj_mtl,
     )
     return CompiledScene(
         arrays=arrays, width=width, height=height, spp=spp, seed=seed, max_depth=max_depth,
@@ -528,8 +796,12 @@ def triangle_scene_arrays(vertices: np.ndarray, faces: np.ndarray) -> SceneArray
         bvh_boxes=bvh_boxes, bvh_links=bvh_links,
         prim_order=np.ascontiguousarray(bvh.prim_order), prim_info=prim_info,
         shape_xform=empty(0, 24), shape_param=empty(0, 4), tri_geom=geom, tri_normals=empty(0, 9),
-        obj_info=empty(1, 4, dt=np.int32), obj_xform=empty(1, 12), mat_params=empty(1, T.MAT_COLUMNS),
+        tri_part=empty(count, dt=np.int32),
+        obj_info=empty(1, 4, dt=np.int32), obj_xform=empty(1, 12),
+        inst_info=empty(0, T.INST_COLUMNS, dt=np.int32), inst_xform=empty(0, 24), mat_params=empty(1, T.MAT_COLUMNS),
         light_info=empty(0, 4, dt=np.int32), light_params=empty(0, T.LP_COLUMNS), light_cdf=empty(0),
         light_tri_cdf=empty(0), env=empty(T.ENV_COLUMNS), camera=empty(T.CAM_COLUMNS),
         settings=empty(T.SET_COLUMNS, dt=np.int64),
+        tex_info=empty(0, T.TI_COLUMNS, dt=np.int32), tex_params=empty(0, T.TP_COLUMNS), texels=empty(0),
+        tri_uvs=empty(0, 6), tri_material=empty(0, dt=np.int32), obj_mtl=np.full(1, -1, dtype=np.int32),
     )

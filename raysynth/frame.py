@@ -25,6 +25,9 @@ class Frame(NamedTuple):
                (0 = background), by decreasing share; unused slots have weight 0
     soft_weight : (H, W, SOFT_SLOTS) float32, fraction of the samples of each of soft_ids
                (sums to 1 unless more than SOFT_SLOTS instances share the pixel)
+    part     : (H, W) int32, mesh part of the pixel-centre hit: part id + 1, the part id being
+               the index into the object's ``parts`` names in meta.json (OBJ ``o``/``g`` groups
+               or an inline mesh's ``parts``); 0 = background or an analytic shape
     """
 
     rgb: np.ndarray
@@ -38,6 +41,7 @@ class Frame(NamedTuple):
     coverage: np.ndarray
     soft_ids: np.ndarray
     soft_weight: np.ndarray
+    part: np.ndarray
 
 
 def empty_frame(height: int, width: int) -> Frame:
@@ -55,4 +59,5 @@ def empty_frame(height: int, width: int) -> Frame:
         coverage=np.zeros((height, width), f32),
         soft_ids=np.zeros((height, width, SOFT_SLOTS), i32),
         soft_weight=np.zeros((height, width, SOFT_SLOTS), f32),
+        part=np.zeros((height, width), i32),
     )

@@ -82,6 +82,7 @@ def encode_layers(layers: dict) -> dict:
         "coverage.npy": npy_bytes(layers["coverage"].astype(np.float32)),
         "instance.png": png_bytes(ids_to_png16(layers["instance"], "instance")),
         "class.png": png_bytes(ids_to_png16(layers["class"], "class")),
+        "part.png": png_bytes(ids_to_png16(layers["part"], "part")),
         "albedo.png": png_bytes(linear_to_srgb8(layers["albedo"])),
         "meta.json": (json.dumps(layers["meta"], indent=2) + "\n").encode(),
     }

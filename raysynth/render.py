@@ -19,7 +19,7 @@ SceneSource = Union[str, os.PathLike, dict, Scene, CompiledScene]
 
 #: The layers returned by :func:`render` (and written by ``raysynth render``).
 LAYERS = ("rgb", "depth", "distance", "normals", "instance", "class", "albedo", "position", "coverage",
-          "soft_ids", "soft_weight")
+          "soft_ids", "soft_weight", "part")
 
 
 def load_scene(source: SceneSource) -> tuple[Scene, Optional[Path]]:
@@ -65,6 +65,25 @@ def scene_meta(compiled: CompiledScene) -> dict:
     }
 
 
+#: Backends accepted by :func:`render` (``backend=``) and the CLI (``--backend``).
+BACKENDS = ("cpu", "cuda")
+
+
+def backend_module(backend: str):
+    """The launcher module of ``backend`` (``render_frame``, ``amodal_pass``, ``cast_rays``).
+
+    "cuda" raises a one-line :class:`RaysynthError` when numba-cuda, a CUDA driver or a device
+    is missing (the CUDA simulator, NUMBA_ENABLE_CUDASIM=1, needs none of them)."""
+    if backend == "cpu":
+        from .backends import cpu
+        return cpu
+    if backend == "cuda":
+        from .backends import cuda
+        cuda.require_cuda()
+        return cuda
+    raise RaysynthError(f"backend: unknown backend '{backend}' (available: {', '.join(BACKENDS)})")
+
+
 def render(
     scene: SceneSource,
     *,
@@ -86,7 +105,9 @@ def render(
         :func:`prepare` (then without overrides)
     spp, seed, width, height, max_depth : override the scene's settings
     threads : CPU threads (default: all)
-    backend : "cpu"
+    backend : "cpu" (Numba threads) or "cuda" (an NVIDIA GPU through numba-cuda: ``pip install
+        'raysynth[cuda]'``; a one-line RaysynthError when it, a driver or a device is missing).
+        Labels geometry (keypoint occlusion rays) runs on the CPU with either.
     labels : also run the amodal pass and build the labels record (``amodal``, ``labels``)
     progress : None, or a callable taking the number of pixels just finished
 
@@ -101,6 +122,8 @@ def render(
             down, z forward), facing the camera; 0 where nothing is hit
         instance : (H, W) int32, instance id (object index + 1; 0 = background)
         class : (H, W) int32, class id (0 = background or unlabelled)
+        part : (H, W) int32, mesh part id + 1 of the pixel-centre hit (index into the object's
+            ``parts`` in meta["objects"]); 0 = background or an analytic shape
         albedo : (H, W, 3) float32, material base colour at the hit, linear RGB
         position : (H, W, 3) float32, world-space hit point
         coverage : (H, W) float32 in [0, 1], fraction of the pixel's camera samples whose first
@@ -115,19 +138,17 @@ def render(
         meta : dict, the meta.json record (camera K and world_to_camera, objects, settings)
         timings : dict, seconds spent compiling the scene and rendering
     """
-    if backend != "cpu":
-        raise RaysynthError(f"backend: unknown backend '{backend}' (available: cpu)")
-    from .backends.cpu import render_frame  # imports Numba and the kernels
+    launcher = backend_module(backend)  # imports Numba and the kernels; cuda: checks for a device
 
     t0 = time.perf_counter()
     compiled = prepare(scene, spp=spp, seed=seed, width=width, height=height, max_depth=max_depth)
     t1 = time.perf_counter()
     frame = empty_frame(compiled.height, compiled.width)
-    render_frame(compiled.arrays, frame, threads=threads, progress=progress)
+    launcher.render_frame(compiled.arrays, frame, threads=threads, progress=progress)
     t2 = time.perf_counter()
     extra = {}
     if labels:
-        extra = annotate(compiled, frame, threads=threads)
+        extra = annotate(compiled, frame, threads=threads, backend=backend)
     t3 = time.perf_counter()
     rgb = frame.rgb
     if compiled.exposure != 0.0:
@@ -144,17 +165,18 @@ def render(
         "coverage": frame.coverage,
         "soft_ids": frame.soft_ids,
         "soft_weight": frame.soft_weight,
+        "part": frame.part,
         **extra,
         "meta": scene_meta(compiled),
         "timings": {"prepare_s": t1 - t0, "render_s": t2 - t1, "labels_s": t3 - t2},
     }
 
 
-def annotate(compiled: CompiledScene, frame, threads: Optional[int] = None) -> dict:
+def annotate(compiled: CompiledScene, frame, threads: Optional[int] = None, backend: str = "cpu") -> dict:
     """The amodal pass and the labels record of a rendered frame: {"amodal", "labels"}."""
-    from .backends.cpu import amodal_pass
     from .labels.annotate import build_labels
 
+    amodal_pass = backend_module(backend).amodal_pass
     bits = amodal_pass(compiled.arrays, compiled.width, compiled.height, len(compiled.objects), threads=threads)
     from .labels.geometry import object_geometry
 

@@ -22,7 +22,7 @@ SCENES = sorted(p for p in (ROOT / "scenes").glob("*.json") if "placement" not i
 OUTPUT_FILES = (
     "rgb.png", "rgb.npy", "depth.npy", "distance.npy", "normals.npy", "position.npy",
     "coverage.npy", "instance.png", "class.png", "albedo.png", "meta.json",
-    "soft_ids.npy", "soft_weight.npy", "edge.png", "labels.json",
+    "soft_ids.npy", "soft_weight.npy", "edge.png", "labels.json", "part.png",
 )
 W, H = 32, 24
 

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUTPUT_FILES = (
     "rgb.png", "rgb.npy", "depth.npy", "distance.npy", "normals.npy", "position.npy",
     "coverage.npy", "instance.png", "class.png", "albedo.png", "meta.json",
-    "soft_ids.npy", "soft_weight.npy", "edge.png", "labels.json",
+    "soft_ids.npy", "soft_weight.npy", "edge.png", "labels.json", "part.png",
 )
 WIDTH, HEIGHT, SPP = 32, 24, 4
 

@@ -17,7 +17,7 @@ from numba import prange
 from .._jit import cpu_launcher
 from ..kernels.amodal import amodal_pixel
 from ..kernels.integrator import render_pixel
-from ..kernels.traverse import trace
+from ..kernels.cast import cast_ray
 from ..kernels.tags import STACK_SIZE
 
 TILE = 16
@@ -113,21 +113,15 @@ def _cast_chunks(scene, origins, directions, t_max, any_hit, out_t, out_prim, ou
     for c in prange(n_chunks):
         stack = stacks[c]
         for i in range(c * RAY_CHUNK, min(n, (c + 1) * RAY_CHUNK)):
-            ro = (origins[i, 0], origins[i, 1], origins[i, 2])
-            rd = (directions[i, 0], directions[i, 1], directions[i, 2])
-            t, prim, u, v = trace(scene, ro, rd, t_max[i], stack, any_hit)
-            out_t[i] = t
-            out_prim[i] = scene.prim_info[prim, 1] if prim >= 0 else prim
-            out_obj[i] = scene.prim_info[prim, 2] if prim >= 0 else prim
-            out_u[i] = u
-            out_v[i] = v
+            cast_ray(scene, origins, directions, t_max, i, any_hit, stack, out_t, out_prim, out_obj, out_u, out_v)
 
 
 def cast_rays(arrays, origins, directions, t_max=None, any_hit=False, threads=None):
     """Trace (n, 3) float32 world-space rays against ``arrays`` (SceneArrays).
 
     Returns (t, index, object, u, v), each (n,), -1 on a miss: t float32 ray parameter; index
-    int32, the primitive's index within its kind (triangle or analytic shape); object int32, the
+    int32, the primitive's index within its kind (triangle or analytic shape; for an instanced
+    mesh, the row of its shared object-space triangle); object int32, the
     scene object index (instance id - 1); u, v float32 surface coordinates of the hit.
     With ``any_hit`` the traversal stops at the first hit found (not the closest)."""
     n = origins.shape[0]

@@ -3,7 +3,7 @@
 ``render_pixel`` is the only entry point a launcher calls. For pixel (x, y) it
 
 1. traces the ray through the pixel centre and writes the label layers from its first hit
-   (instance, class, depth, distance, camera-space normal, albedo, world position);
+   (instance, class, mesh part, depth, distance, camera-space normal, albedo, world position);
 2. traces ``spp`` camera paths (correlated multi-jittered positions in the pixel, box filter)
    with next-event estimation, multiple importance sampling (power heuristic) and Russian
    roulette, and writes their mean radiance;
@@ -15,7 +15,7 @@ import math
 
 from .._jit import kernel
 from .camera import camera_ray
-from .intersect import surface_at
+from .intersect import surface_at_hit
 from .lights import (
     area_light_pdf,
     directional_disc_hit,
@@ -35,15 +35,20 @@ from .tags import (
     MAT_CHECKER_SCALE,
     MAT_COLOR,
     MAT_COLOR_B,
+    MAT_TEXTURE,
     OBJ_CLASS,
     OBJ_LIGHT,
     OBJ_MATERIAL,
+    PRIM_INDEX,
+    PRIM_KIND,
     SET_MAX_DEPTH,
     SET_RR_DEPTH,
     SET_SEED,
     SET_SPP,
+    TRIANGLE,
 )
-from .traverse import trace
+from .textures import hit_material, texture_color
+from .traverse import trace, trace_hit
 from .vecmath import (
     BIG,
     F32,
@@ -76,9 +81,10 @@ PATTERN_SAMPLE = 0xFFFFFFFF
 
 
 @kernel
-def surface_color(scene, m, obj, p):
-    """Base colour of material m at world point p of object obj (the procedural checker is
-    evaluated in the object's own space, so it moves with the object)."""
+def surface_color(scene, m, obj, p, prim, u, v):
+    """Base colour of material m at world point p of object obj, hit on primitive prim with
+    intersector values (u, v). The procedural checker and noise are evaluated in the object's own
+    space, so they move with the object; image textures at the hit's uv (kernels/textures.py)."""
     color = row3(scene.mat_params, m, MAT_COLOR)
     cells = scene.mat_params[m, MAT_CHECKER_SCALE]
     if cells > ZERO:
@@ -86,6 +92,9 @@ def surface_color(scene, m, obj, p):
         parity = int(math.floor(q[0] * cells)) + int(math.floor(q[1] * cells)) + int(math.floor(q[2] * cells))
         if parity % 2 != 0:
             color = row3(scene.mat_params, m, MAT_COLOR_B)
+    tex = int(scene.mat_params[m, MAT_TEXTURE])
+    if tex >= 0:
+        color = texture_color(scene, tex, m, obj, p, prim, u, v)
     return color
 
 
@@ -112,7 +121,7 @@ def trace_path(scene, ro, rd, key, stack):
     prev_p = ro
     for depth in range(max_depth):
         dim = DIM_BOUNCE + depth * DIMS_PER_BOUNCE
-        t, prim, u, v = trace(scene, ro, rd, BIG, stack, False)
+        t, prim, inst, u, v = trace_hit(scene, ro, rd, BIG, stack, False)
 
         # ---- escaped: environment and sun discs
         if prim < 0:
@@ -126,7 +135,7 @@ def trace_path(scene, ro, rd, key, stack):
                 radiance = add(radiance, scale(mul(beta, disc_le), w))
             break
 
-        p, ng, ns, obj, area_scale = surface_at(scene, prim, ro, rd, t, u, v)
+        p, ng, ns, obj, area_scale = surface_at_hit(scene, prim, inst, ro, rd, t, u, v)
         if depth == 0:
             first_obj = obj
         wo = neg(rd)
@@ -145,8 +154,8 @@ def trace_path(scene, ro, rd, key, stack):
             break
 
         # ---- material and shading frame on the side of wo
-        m = scene.obj_info[obj, OBJ_MATERIAL]
-        color = surface_color(scene, m, obj, p)
+        m = hit_material(scene, prim, obj)
+        color = surface_color(scene, m, obj, p, prim, u, v)
         if material_kind(scene.mat_params, m) == EMISSIVE and _is_black(color):
             break
         entering = dot(rd, ng) < ZERO
@@ -218,12 +227,14 @@ def render_pixel(scene, frame, x, y, stack):
 
     # ---- 1. labels from the ray through the pixel centre
     ro, rd = camera_ray(cam, F32(x) + HALF, F32(y) + HALF, HALF, HALF)
-    t, prim, u, v = trace(scene, ro, rd, BIG, stack, False)
+    t, prim, inst, u, v = trace_hit(scene, ro, rd, BIG, stack, False)
     centre_obj = -1
     if prim >= 0:
-        p, ng, ns, obj, _ = surface_at(scene, prim, ro, rd, t, u, v)
+        p, ng, ns, obj, _ = surface_at_hit(scene, prim, inst, ro, rd, t, u, v)
         centre_obj = obj
         frame.instance[y, x] = obj + 1
+        if scene.prim_info[prim, PRIM_KIND] == TRIANGLE:
+            frame.part[y, x] = scene.tri_part[scene.prim_info[prim, PRIM_INDEX]] + 1
         frame.class_id[y, x] = scene.obj_info[obj, OBJ_CLASS]
         frame.distance[y, x] = t
         frame.depth[y, x] = t * dot(rd, vec_at(cam, CAM_FORWARD))
@@ -231,7 +242,7 @@ def render_pixel(scene, frame, x, y, stack):
         frame.normal[y, x, 0] = dot(n, vec_at(cam, CAM_RIGHT))
         frame.normal[y, x, 1] = dot(n, vec_at(cam, CAM_DOWN))
         frame.normal[y, x, 2] = dot(n, vec_at(cam, CAM_FORWARD))
-        albedo = surface_color(scene, scene.obj_info[obj, OBJ_MATERIAL], obj, p)
+        albedo = surface_color(scene, hit_material(scene, prim, obj), obj, p, prim, u, v)
         for c in range(3):
             frame.albedo[y, x, c] = albedo[c]
             frame.position[y, x, c] = p[c]

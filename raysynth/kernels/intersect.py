@@ -2,7 +2,8 @@
 
 Analytic shapes are intersected exactly in their canonical object space (see ``tags``): the ray
 is mapped by the shape's world->object matrix without renormalizing its direction, so the ray
-parameter t is the same in both spaces. Triangles are stored in world space as (v0, e1, e2).
+parameter t is the same in both spaces. Triangles are stored as (v0, e1, e2): in world space,
+or, for a mesh shared by instances, in the mesh's object space (``surface_at_hit`` maps them).
 
 Every intersector returns ``(t, u, v)`` with ``t = -1`` for a miss (never inf). For triangles
 (u, v) are barycentrics of v1 and v2; for boxes and cylinders u is the face/part index.
@@ -14,6 +15,8 @@ from .tags import (
     BOX,
     CYLINDER,
     DISK,
+    INST_MIRROR,
+    INST_OBJECT,
     OBJ_SMOOTH,
     PRIM_INDEX,
     PRIM_KIND,
@@ -251,8 +254,35 @@ def _canonical_normal(kind, p, part):
 
 
 @kernel
-def surface_at(scene, prim, ro, rd, t, u, v):
-    """The surface record of a hit found by ``intersect_prim``.
+def _instanced_triangle_surface(scene, index, inst, u, v):
+    """Surface record of a hit on object-space triangle ``index`` seen through instance ``inst``:
+    the point goes to world space by the instance's object->world matrix, normals by the inverse
+    transpose (the transpose of world->object). Vertex normals are mapped and normalized one by
+    one before they are interpolated, as a flattened (world-space) copy of the mesh does."""
+    obj = scene.inst_info[inst, INST_OBJECT]
+    xf = scene.inst_xform
+    v0 = row3(scene.tri_geom, index, 0)
+    e1 = row3(scene.tri_geom, index, 3)
+    e2 = row3(scene.tri_geom, index, 6)
+    p = xform_point(xf, inst, XF_TO_WORLD, add(v0, add(scale(e1, u), scale(e2, v))))
+    ng = normalize(xform_normal(xf, inst, XF_TO_OBJECT, cross(e1, e2)))
+    if scene.inst_info[inst, INST_MIRROR] != 0:
+        ng = (-ng[0], -ng[1], -ng[2])   # a mirroring transform reverses the winding
+    ns = ng
+    if scene.obj_info[obj, OBJ_SMOOTH] != 0:
+        w = ONE - u - v
+        n0 = normalize(xform_normal(xf, inst, XF_TO_OBJECT, row3(scene.tri_normals, index, 0)))
+        n1 = normalize(xform_normal(xf, inst, XF_TO_OBJECT, row3(scene.tri_normals, index, 3)))
+        n2 = normalize(xform_normal(xf, inst, XF_TO_OBJECT, row3(scene.tri_normals, index, 6)))
+        n = add(scale(n0, w), add(scale(n1, u), scale(n2, v)))
+        if dot(n, n) > ZERO:
+            ns = normalize(n)
+    return p, ng, ns, obj, ONE
+
+
+@kernel
+def surface_at_hit(scene, prim, inst, ro, rd, t, u, v):
+    """The surface record of a hit (prim, inst) found by ``traverse.trace_hit``.
 
     Returns
     -------
@@ -263,6 +293,15 @@ def surface_at(scene, prim, ro, rd, t, u, v):
     area_scale : ratio of world to canonical surface area at p (analytic shapes; 1 for
         triangles), used by the light-sampling density
     """
+    if inst >= 0:
+        return _instanced_triangle_surface(scene, scene.prim_info[prim, PRIM_INDEX], inst, u, v)
+    return surface_at(scene, prim, ro, rd, t, u, v)
+
+
+@kernel
+def surface_at(scene, prim, ro, rd, t, u, v):
+    """The surface record of a hit found by ``intersect_prim`` on a primitive that is not part of
+    an instanced mesh (see ``surface_at_hit``); the same record."""
     kind = scene.prim_info[prim, PRIM_KIND]
     index = scene.prim_info[prim, PRIM_INDEX]
     obj = scene.prim_info[prim, PRIM_OBJECT]

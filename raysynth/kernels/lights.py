@@ -10,7 +10,8 @@ probability of picking the light, so they can be compared with BSDF densities fo
 - mesh lights: a triangle by area (CDF), then a uniform point on it.
 - point lights and sharp directional lights: delta lights (pdf is the pick probability only).
 - directional lights with an angular radius: uniform in the cone of the sun's disc.
-- environment / sky: uniform directions on the sphere.
+- environment (constant or image) / sky: uniform directions on the sphere (image environments
+  are not importance-sampled: fine for smooth backgrounds, noisy for small bright suns).
 """
 import math
 
@@ -22,6 +23,7 @@ from .tags import (
     ENV_CONSTANT,
     ENV_GROUND,
     ENV_HORIZON,
+    ENV_IMAGE,
     ENV_KIND,
     ENV_LIGHT,
     ENV_NONE,
@@ -68,6 +70,7 @@ from .vecmath import (
     xform_point,
 )
 from .sampling import uniform_triangle
+from .textures import environment_image
 
 BLACK = (ZERO, ZERO, ZERO)
 
@@ -96,7 +99,7 @@ def _search_cdf(cdf, first, count, u):
 
 @kernel
 def environment_radiance(scene, d):
-    """Radiance of the environment (constant or sky) seen along unit direction d."""
+    """Radiance of the environment (constant, image or sky) seen along unit direction d."""
     env = scene.env
     kind = int(env[ENV_KIND])
     if kind == ENV_NONE:
@@ -104,6 +107,8 @@ def environment_radiance(scene, d):
     zenith = vec_at(env, ENV_COLOR)
     if kind == ENV_CONSTANT:
         return zenith
+    if kind == ENV_IMAGE:
+        return environment_image(scene, d)
     s = dot(d, vec_at(env, ENV_UP))
     if s < ZERO:
         return vec_at(env, ENV_GROUND)

@@ -9,6 +9,8 @@ Dimensions used by the path tracer for one camera sample:
   2, 3  lens position
   DIM_BOUNCE + k * DIMS_PER_BOUNCE + j  for bounce k (light choice, light position, BSDF, RR)
 """
+import math
+
 import numpy as np
 
 from .._jit import kernel
@@ -106,7 +108,7 @@ def cmj_2d(s, n, key):
     when n is a square or m * ceil(n/m) = n). ``key`` (the pixel's pattern) decorrelates pixels.
     """
     p = key & MASK32
-    m = np.int64(np.sqrt(np.float64(n)))
+    m = np.int64(math.sqrt(np.float64(n)))   # math.sqrt: np.sqrt is no CUDA device function
     if m * m > n:
         m -= 1
     rows = (n + m - 1) // m

@@ -11,13 +11,15 @@ BOX = 1        # [-1, 1]^3
 QUAD = 2       # [-1, 1]^2 in z = 0, front +z
 DISK = 3       # unit disk in z = 0, front +z
 CYLINDER = 4   # radius 1, z in [-1, 1], optional caps
-TRIANGLE = 5   # world-space triangle
+TRIANGLE = 5   # triangle (world space; object space when it belongs to an instanced mesh)
 N_ANALYTIC = 5
+INSTANCE = 6   # a mesh instance: a bottom-level BVH in object space (top level only)
 
 # prim_info (P, 3) int32 columns
 PRIM_KIND = 0    # one of the kinds above
-PRIM_INDEX = 1   # row of shape_xform/shape_param (analytic) or of tri_* (triangle)
-PRIM_OBJECT = 2  # row of obj_info (instance id = object + 1)
+PRIM_INDEX = 1   # row of shape_xform/shape_param (analytic), of tri_* (triangle), of inst_* (instance)
+PRIM_OBJECT = 2  # row of obj_info (instance id = object + 1); -1 for the triangles of an
+                 # instanced mesh (shared by its instances: the object comes from inst_info)
 
 # shape_xform (S, 24) float32: object->world 3x4 row-major, then world->object 3x4
 XF_TO_WORLD = 0
@@ -36,6 +38,16 @@ OBJ_LIGHT = 2      # row of light_info, or -1 when the object does not emit
 OBJ_SMOOTH = 3     # 1: interpolate vertex normals (meshes that have them)
 # obj_xform (O, 12) float32: the user's world->object 3x4 (object-space texture coordinates)
 
+# ---- mesh instances (two-level BVH) -------------------------------------------------------
+# inst_info (I, 8) int32 columns; inst_xform (I, 24) float32 as shape_xform (the user transform)
+INST_ROOT = 0       # record of bvh_boxes / bvh_links that is the root of the mesh's bottom-level BVH
+INST_OBJECT = 1     # row of obj_info
+INST_MIRROR = 2     # 1 when the transform has a negative determinant (flips the winding normal)
+INST_FIRST_TRI = 3  # host side: first row of the mesh's object-space triangles in tri_*
+INST_TRI_COUNT = 4  # host side: number of triangles of the mesh
+INST_MESH = 5       # host side: index of the shared mesh (instances of one mesh share it)
+INST_COLUMNS = 8
+
 # ---- materials ----------------------------------------------------------------------------
 DIFFUSE = 0
 CONDUCTOR = 1
@@ -51,7 +63,40 @@ MAT_ROUGHNESS = 8       # GGX alpha
 MAT_IOR = 9             # index of refraction
 MAT_EMISSION = 10       # 10..12: emitted radiance (emissive)
 MAT_TWO_SIDED = 13      # emissive: 1.0 = emits from both sides
+MAT_TEXTURE = 14        # diffuse: row of tex_info (image or noise), as a float; -1 = none
 MAT_COLUMNS = 16
+
+# ---- textures (kernels/textures.py) -------------------------------------------------------
+TEX_IMAGE = 1            # texels looked up at the hit's uv (bilinear)
+TEX_NOISE_VALUE = 2      # fBm of value noise at the object-space hit point
+TEX_NOISE_GRADIENT = 3   # fBm of gradient (Perlin) noise at the object-space hit point
+WRAP_REPEAT = 0
+WRAP_CLAMP = 1
+WRAP_MIRROR = 2
+WRAP_ENVIRONMENT = 3     # environment maps: repeat in u, clamp in v
+
+# tex_info (N, 8) int32 columns
+TI_KIND = 0       # TEX_* above
+TI_OFFSET = 1     # image: index in texels of the top-left texel's red value
+TI_WIDTH = 2      # image: texels per row
+TI_HEIGHT = 3     # image: rows
+TI_WRAP = 4       # image: WRAP_* for uv outside [0, 1]
+TI_OCTAVES = 5    # noise: fBm octaves
+TI_SEED_LO = 6    # noise: low 32 bits of the seed
+TI_SEED_HI = 7    # noise: high 32 bits of the seed
+TI_COLUMNS = 8
+
+# tex_params (N, 8) float32 columns
+TP_SCALE = 0      # image: 0..1 uv scale (u, v); noise: 0 = lattice cells per object unit
+TP_OFFSET = 2     # image: 2..3 uv offset, uv' = uv * scale + offset
+TP_LACUNARITY = 4 # noise: frequency ratio between octaves
+TP_GAIN = 5       # noise: amplitude ratio between octaves
+TP_COLUMNS = 8
+# texels (K,) float32: linear RGB triples of every image, each row-major from its top row
+# tri_uvs (T, 6) float32: uv of the three corners of each triangle (rows of tri_geom); (0, 6)
+#     when the scene has no image texture
+# tri_material (T,) int32: material row of each triangle (OBJ usemtl), -1 = the object's;
+#     (0,) when no mesh uses its MTL materials
 
 # ---- lights -------------------------------------------------------------------------------
 LIGHT_SHAPE = 0        # emissive analytic shape
@@ -78,12 +123,16 @@ LP_COLUMNS = 12
 ENV_NONE = 0
 ENV_CONSTANT = 1
 ENV_SKY = 2
+ENV_IMAGE = 3      # equirectangular image (see kernels/textures.environment_uv)
 ENV_KIND = 0
 ENV_LIGHT = 1      # row in the light tables (-1 when none)
 ENV_COLOR = 2      # 2..4 constant radiance, or zenith for a sky
 ENV_HORIZON = 5    # 5..7
 ENV_GROUND = 8     # 8..10
 ENV_UP = 11        # 11..13
+ENV_FRONT = 5      # image: 5..7 unit direction of the image centre (u = v = 1/2)
+ENV_RIGHT = 8      # image: 8..10 unit direction of u = 3/4 on the horizon
+ENV_TEXTURE = 14   # image: row of tex_info; ENV_COLOR is then a tint
 ENV_COLUMNS = 16
 
 # ---- camera (24,) float32 -----------------------------------------------------------------

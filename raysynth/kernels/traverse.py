@@ -1,17 +1,27 @@
-"""BVH traversal: closest hit and any hit. Target-free.
+"""BVH traversal: closest hit and any hit, over a two-level BVH. Target-free.
 
 The BVH comes as paired-child records (``raysynth.accel.layout``): each record holds the boxes
 of both children of one interior node and their links, in one 64-byte line. Traversal stands on
 a record, tests both child boxes, intersects the primitives of hit leaf children at once
 (nearer child first), continues into the nearer interior child and pushes the farther one on a
 caller-provided int32 stack. The ray's t_max shrinks on every hit, so farther boxes are culled.
+
+Mesh instancing: a top-level child link ``(offset, 0)`` with ``offset <= -2`` is mesh instance
+``-2 - offset`` (its box in the record is the instance's world box). It is visited like an
+interior child; visiting it enters the instance: the ray is mapped into object space by the
+instance's world->object matrix (the direction is not renormalized, so t means the same in both
+spaces and the closest t carries over), the stack height is remembered, and the traversal goes
+on at the root record of the mesh's bottom-level tree (object space, in the same record table,
+``inst_info[i, INST_ROOT]``). When the stack is back at that height, the ray returns to world
+space. Stack depth <= top-level depth + bottom-level depth (checked by the compiler). Scenes
+without instances take exactly the same steps as before instancing existed.
 """
 import numpy as np
 
 from .._jit import kernel
 from .intersect import intersect_prim
-from .tags import NO_HIT
-from .vecmath import F32, ONE, ZERO
+from .tags import INST_OBJECT, INST_ROOT, NO_HIT, PRIM_OBJECT, XF_TO_OBJECT
+from .vecmath import F32, ONE, ZERO, xform_point, xform_vector
 
 _INV_TINY = F32(1e30)
 _MISS = F32(-1.0)
@@ -43,23 +53,34 @@ def _slab(boxes, record, col, ox, oy, oz, ix, iy, iz, tmax):
 
 
 @kernel
-def _leaf(scene, first, count, ro, rd, best_t, best_prim, best_u, best_v, any_hit):
-    """Intersect the primitives of one leaf; returns the updated closest hit."""
+def _leaf(scene, first, count, ro, rd, best_t, best_prim, best_inst, best_u, best_v, any_hit, inst):
+    """Intersect the primitives of one leaf; hits are recorded as seen through instance ``inst``
+    (-1: world space). Returns the updated closest hit."""
     for k in range(first, first + count):
         prim = scene.prim_order[k]
         t, u, v = intersect_prim(scene, prim, ro, rd, best_t)
         if t > ZERO:
             best_t = t
             best_prim = prim
+            best_inst = inst
             best_u = u
             best_v = v
             if any_hit:
                 break
-    return best_t, best_prim, best_u, best_v
+    return best_t, best_prim, best_inst, best_u, best_v
 
 
 @kernel
-def trace(scene, ro, rd, tmax, stack, any_hit):
+def _ray_in(scene, inst, ro_w, rd_w):
+    """The world ray (ro_w, rd_w) in the object space of instance ``inst`` (world for -1)."""
+    if inst < 0:
+        return ro_w, rd_w
+    return (xform_point(scene.inst_xform, inst, XF_TO_OBJECT, ro_w),
+            xform_vector(scene.inst_xform, inst, XF_TO_OBJECT, rd_w))
+
+
+@kernel
+def trace_hit(scene, ro, rd, tmax, stack, any_hit):
     """Closest (or, with any_hit, any) intersection along the ray within (0, tmax).
 
     Parameters
@@ -72,21 +93,38 @@ def trace(scene, ro, rd, tmax, stack, any_hit):
 
     Returns
     -------
-    (t, prim, u, v) : prim = -1 (NO_HIT) and t = -1 when nothing is hit
+    (t, prim, inst, u, v) : prim = -1 (NO_HIT) and t = -1 when nothing is hit; inst is the row of
+    inst_info when the hit primitive is a triangle of an instanced mesh (prim is then one of the
+    mesh's object-space triangles), else -1
     """
     boxes = scene.bvh_boxes
     links = scene.bvh_links
+    ro_w = ro
+    rd_w = rd
     ox, oy, oz = ro[0], ro[1], ro[2]
     ix = _safe_inverse(rd[0])
     iy = _safe_inverse(rd[1])
     iz = _safe_inverse(rd[2])
     best_t = tmax
     best_prim = NO_HIT
+    best_inst = NO_HIT
     best_u = ZERO
     best_v = ZERO
+    inst = NO_HIT
+    inst_base = 0
     top = 0
     record = 0
     while True:
+        if record < 0:
+            # enter instance -2 - record: walk its mesh's tree with the ray in object space
+            inst = -2 - record
+            inst_base = top
+            ro, rd = _ray_in(scene, inst, ro_w, rd_w)
+            ox, oy, oz = ro[0], ro[1], ro[2]
+            ix = _safe_inverse(rd[0])
+            iy = _safe_inverse(rd[1])
+            iz = _safe_inverse(rd[2])
+            record = scene.inst_info[inst, INST_ROOT]
         offset_a = links[record, 12]
         count_a = links[record, 13]
         offset_b = links[record, 14]
@@ -100,36 +138,61 @@ def trace(scene, ro, rd, tmax, stack, any_hit):
             t_a, t_b = t_b, t_a
             offset_a, offset_b = offset_b, offset_a
             count_a, count_b = count_b, count_a
-        next_record = -1
+        next_record = -1   # none (instances are <= -2)
         if t_a >= ZERO:
             if count_a > 0:
-                best_t, best_prim, best_u, best_v = _leaf(
-                    scene, offset_a, count_a, ro, rd, best_t, best_prim, best_u, best_v, any_hit)
+                best_t, best_prim, best_inst, best_u, best_v = _leaf(
+                    scene, offset_a, count_a, ro, rd, best_t, best_prim, best_inst, best_u, best_v, any_hit, inst)
                 if any_hit and best_prim != NO_HIT:
                     break
             else:
                 next_record = offset_a
         if t_b >= ZERO and t_b <= best_t:
             if count_b > 0:
-                best_t, best_prim, best_u, best_v = _leaf(
-                    scene, offset_b, count_b, ro, rd, best_t, best_prim, best_u, best_v, any_hit)
+                best_t, best_prim, best_inst, best_u, best_v = _leaf(
+                    scene, offset_b, count_b, ro, rd, best_t, best_prim, best_inst, best_u, best_v, any_hit, inst)
                 if any_hit and best_prim != NO_HIT:
                     break
-            elif next_record < 0:
+            elif next_record == -1:
                 next_record = offset_b
             else:
                 stack[top] = offset_b
                 top += 1
-        if next_record >= 0:
+        if next_record != -1:
             record = next_record
         elif top > 0:
+            if top == inst_base and inst >= 0:
+                # the instance's tree is done: back to the world ray
+                inst = NO_HIT
+                ro = ro_w
+                rd = rd_w
+                ox, oy, oz = ro[0], ro[1], ro[2]
+                ix = _safe_inverse(rd[0])
+                iy = _safe_inverse(rd[1])
+                iz = _safe_inverse(rd[2])
             top -= 1
             record = stack[top]
         else:
             break
     if best_prim == NO_HIT:
-        return _MISS, NO_HIT, ZERO, ZERO
-    return best_t, best_prim, best_u, best_v
+        return _MISS, NO_HIT, NO_HIT, ZERO, ZERO
+    return best_t, best_prim, best_inst, best_u, best_v
+
+
+@kernel
+def trace(scene, ro, rd, tmax, stack, any_hit):
+    """``trace_hit`` without the instance: (t, prim, u, v). Enough for scenes without instanced
+    meshes and for shadow rays; a prim of an instanced mesh has no object of its own."""
+    t, prim, _, u, v = trace_hit(scene, ro, rd, tmax, stack, any_hit)
+    return t, prim, u, v
+
+
+@kernel
+def hit_object(scene, prim, inst):
+    """Object row of a hit returned by ``trace_hit``."""
+    if inst >= 0:
+        return scene.inst_info[inst, INST_OBJECT]
+    return scene.prim_info[prim, PRIM_OBJECT]
 
 
 @kernel
@@ -139,16 +202,32 @@ def mark_objects_along_ray(scene, ro, rd, stack, bits, y, x):
 
     Visits every BVH record whose box the ray crosses, with no t_max culling, and intersects
     each primitive once; a primitive's nearest hit is enough to know the object is crossed.
-    ``bits`` is (H, W, words) uint32."""
+    An instance is entered as in ``trace_hit`` (unless its object is already marked) and left
+    at its first hit. ``bits`` is (H, W, words) uint32."""
     boxes = scene.bvh_boxes
     links = scene.bvh_links
+    ro_w = ro
+    rd_w = rd
     ox, oy, oz = ro[0], ro[1], ro[2]
     ix = _safe_inverse(rd[0])
     iy = _safe_inverse(rd[1])
     iz = _safe_inverse(rd[2])
+    inst = NO_HIT
+    inst_obj = 0
+    inst_base = 0
     top = 0
     record = 0
     while True:
+        if record < 0:
+            inst = -2 - record
+            inst_obj = scene.inst_info[inst, INST_OBJECT]
+            inst_base = top
+            ro, rd = _ray_in(scene, inst, ro_w, rd_w)
+            ox, oy, oz = ro[0], ro[1], ro[2]
+            ix = _safe_inverse(rd[0])
+            iy = _safe_inverse(rd[1])
+            iz = _safe_inverse(rd[2])
+            record = scene.inst_info[inst, INST_ROOT]
         for child in range(2):
             offset = links[record, 12 + 2 * child]
             count = links[record, 13 + 2 * child]
@@ -159,7 +238,7 @@ def mark_objects_along_ray(scene, ro, rd, stack, bits, y, x):
             if count > 0:
                 for k in range(offset, offset + count):
                     prim = scene.prim_order[k]
-                    obj = scene.prim_info[prim, 2]
+                    obj = inst_obj if inst >= 0 else scene.prim_info[prim, PRIM_OBJECT]
                     word = obj // 32
                     flag = np.uint32(1 << (obj % 32))
                     if bits[y, x, word] & flag:
@@ -167,9 +246,24 @@ def mark_objects_along_ray(scene, ro, rd, stack, bits, y, x):
                     t, _, _ = intersect_prim(scene, prim, ro, rd, _INV_TINY)
                     if t > ZERO:
                         bits[y, x, word] |= flag
-            else:
+            elif offset >= 0:
                 stack[top] = offset
                 top += 1
+            else:
+                obj = scene.inst_info[-2 - offset, INST_OBJECT]
+                if not bits[y, x, obj // 32] & np.uint32(1 << (obj % 32)):
+                    stack[top] = offset
+                    top += 1
+        if inst >= 0 and bits[y, x, inst_obj // 32] & np.uint32(1 << (inst_obj % 32)):
+            top = inst_base   # the instance is crossed: skip the rest of its tree
+        if top == inst_base and inst >= 0:
+            inst = NO_HIT
+            ro = ro_w
+            rd = rd_w
+            ox, oy, oz = ro[0], ro[1], ro[2]
+            ix = _safe_inverse(rd[0])
+            iy = _safe_inverse(rd[1])
+            iz = _safe_inverse(rd[2])
         if top == 0:
             break
         top -= 1

@@ -18,6 +18,8 @@ _UNION_TAGS = {
     # procedural mesh kinds
     "icosphere", "uv_sphere", "torus", "cone", "capsule", "torus_knot", "blob", "terrain",
     "tetrahedron", "cube", "octahedron", "dodecahedron", "icosahedron",
+    # textures (spec/scene.py: Texture, AlbedoValue)
+    "texture-image", "texture-noise", "texture-checker", "albedo-color", "albedo-texture",
 }
 
 

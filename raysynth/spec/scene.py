@@ -104,12 +104,116 @@ class Checker(Model):
     scale: PositiveFloat = Field(4.0, description="Cells per object-space unit.")
 
 
+class CheckerTexture(Checker):
+    """`checker` written as a texture object (the same pattern)."""
+
+    type: Literal["checker"] = Field("checker", description="Texture kind.")
+
+
+class ImageTexture(Model):
+    """An image mapped by the surface's texture coordinates (uv; conventions per shape in
+    docs/ARCHITECTURE.md): u runs left to right, v bottom to top of the image; bilinear filtering."""
+
+    type: Literal["image"] = Field("image", description="Texture kind.")
+    file: str = Field(description="PNG or JPEG file (8- or 16-bit), relative to the scene file's folder.")
+    wrap: Literal["repeat", "clamp", "mirror"] = Field(
+        "repeat", description="Lookups outside [0, 1]: repeat the image, clamp to its edge, or repeat it mirrored."
+    )
+    scale: tuple[FiniteFloat, FiniteFloat] = Field(
+        (1.0, 1.0), description="uv multiplier (u, v): uv' = uv * scale + offset (2 repeats the image twice)."
+    )
+    offset: tuple[FiniteFloat, FiniteFloat] = Field((0.0, 0.0), description="uv shift (u, v), added after `scale`.")
+    colorspace: Literal["srgb", "linear"] = Field(
+        "srgb", description="Encoding of 8/16-bit values: sRGB (photos, colour maps) or linear (data); "
+        "floating-point images are always linear."
+    )
+
+
+class NoiseTexture(Model):
+    """Procedural fBm noise blended between two colours, evaluated at the object-space hit point
+    (it moves with the object, like `checker`)."""
+
+    type: Literal["noise"] = Field("noise", description="Texture kind.")
+    basis: Literal["gradient", "value"] = Field(
+        "gradient", description="Noise of each octave: gradient (Perlin) noise or value noise."
+    )
+    color_a: Color = Field((0.8, 0.8, 0.8), description="Colour where the noise is 0 (linear RGB).")
+    color_b: Color = Field((0.2, 0.2, 0.2), description="Colour where the noise is 1 (linear RGB).")
+    scale: PositiveFloat = Field(4.0, description="Noise cells per object-space unit in the first octave.")
+    octaves: Annotated[int, Field(ge=1, le=8)] = Field(4, description="Octaves summed (fBm).")
+    lacunarity: Annotated[float, Field(ge=1, le=16, allow_inf_nan=False)] = Field(
+        2.0, description="Frequency ratio between successive octaves."
+    )
+    gain: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = Field(
+        0.5, description="Amplitude ratio between successive octaves."
+    )
+    seed: Annotated[int, Field(ge=0, lt=1 << 63)] = Field(0, description="Noise seed: another seed, another pattern.")
+
+
+_TEXTURE_TAGS = {"image": "texture-image", "noise": "texture-noise", "checker": "texture-checker"}
+
+
+def _texture_tag(value):
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return _TEXTURE_TAGS.get(kind) if isinstance(kind, str) else None
+
+
+Texture = Annotated[
+    Union[
+        Annotated[ImageTexture, Tag("texture-image")],
+        Annotated[NoiseTexture, Tag("texture-noise")],
+        Annotated[CheckerTexture, Tag("texture-checker")],
+    ],
+    Discriminator(
+        _texture_tag,
+        custom_error_type="texture_type",
+        custom_error_message="a texture needs `type`: 'image', 'noise' or 'checker'",
+    ),
+]
+AlbedoValue = Annotated[
+    Union[Annotated[Color, Tag("albedo-color")], Annotated[Texture, Tag("albedo-texture")]],
+    Discriminator(lambda v: "albedo-texture" if isinstance(v, (dict, BaseModel)) else "albedo-color"),
+]
+
+
 class Diffuse(Model):
     """Lambertian reflector."""
 
     type: Literal["diffuse"] = Field("diffuse", description="Material kind.")
-    albedo: Color = Field((0.8, 0.8, 0.8), description="Diffuse reflectance, linear RGB in [0, 1].")
+    albedo: AlbedoValue = Field(
+        (0.8, 0.8, 0.8),
+        description="Diffuse reflectance: linear RGB in [0, 1], or a texture object (as in `texture`).",
+    )
     checker: Optional[Checker] = Field(None, description="Procedural checker replacing `albedo`.")
+    texture: Optional[Texture] = Field(
+        None,
+        description="Texture replacing `albedo`: {\"type\": \"image\", \"file\": ...}, {\"type\": \"noise\", ...} "
+        "or {\"type\": \"checker\", ...}.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self):
+        given = [name for name, on in (("texture `albedo`", not isinstance(self.albedo, tuple)),
+                                       ("`texture`", self.texture is not None),
+                                       ("`checker`", self.checker is not None)) if on]
+        if len(given) > 1:
+            raise ValueError(f"give only one of a texture `albedo`, `texture` or `checker` (got {', '.join(given)})")
+        return self
+
+    def texture_spec(self):
+        """The texture replacing the albedo colour (a Checker for `checker`), or None; and the
+        name of the field it came from."""
+        if self.texture is not None:
+            return self.texture, "texture"
+        if not isinstance(self.albedo, tuple):
+            return self.albedo, "albedo"
+        if self.checker is not None:
+            return self.checker, "checker"
+        return None, None
+
+    def albedo_color(self) -> tuple:
+        """The albedo colour (the default grey when `albedo` is a texture)."""
+        return self.albedo if isinstance(self.albedo, tuple) else (0.8, 0.8, 0.8)
 
 
 class Conductor(Model):
@@ -371,6 +475,12 @@ class Mesh(ObjectBase):
 
     type: Literal["mesh"] = Field("mesh", description="Shape kind.")
     file: Optional[str] = Field(None, description="OBJ or PLY file, relative to the scene file's folder.")
+    use_mtl: Optional[bool] = Field(
+        None,
+        description="Apply the OBJ's MTL materials (Kd colour or map_Kd texture, as diffuse) to the faces whose "
+        "`usemtl` names one: null = only when the object gives no `material`; true = always (they replace "
+        "`material` on those faces); false = never.",
+    )
     vertices: Optional[list[Vec3]] = Field(None, description="Inline vertex positions (n x 3).")
     faces: Optional[list[tuple[int, int, int]]] = Field(
         None, description="Inline triangles (m x 3 zero-based vertex indices, counter-clockwise = front)."
@@ -380,6 +490,13 @@ class Mesh(ObjectBase):
         None, description="Generated mesh, chosen by `kind` (icosphere, torus, terrain, ...); replaces `file`."
     )
     smooth: bool = Field(True, description="Interpolate vertex normals when the mesh has them.")
+    parts: Optional[list[Annotated[int, Field(ge=0)]]] = Field(
+        None, description="Inline meshes: part id of each face (m entries; the `part` layer shows id + 1). "
+        "Files: OBJ `o`/`g` groups are the parts."
+    )
+    part_names: Optional[list[str]] = Field(
+        None, description="Inline meshes: name of each part id (default: group0, group1, ...)."
+    )
 
     @model_validator(mode="after")
     def _check(self):
@@ -396,6 +513,12 @@ class Mesh(ObjectBase):
             raise ValueError("inline meshes need both `vertices` and `faces`")
         if self.normals is not None and self.vertices is not None and len(self.normals) != len(self.vertices):
             raise ValueError(f"`normals` has {len(self.normals)} entries but `vertices` has {len(self.vertices)}")
+        if (self.parts is not None or self.part_names is not None) and not inline:
+            raise ValueError("`parts` and `part_names` are for inline meshes (a file's parts are its OBJ groups)")
+        if self.parts is not None and self.faces is not None and len(self.parts) != len(self.faces):
+            raise ValueError(f"`parts` has {len(self.parts)} entries but `faces` has {len(self.faces)}")
+        if self.part_names is not None and self.parts is not None and max(self.parts, default=0) >= len(self.part_names):
+            raise ValueError(f"`parts` uses id {max(self.parts)} but `part_names` has {len(self.part_names)} names")
         return self
 
 
@@ -429,11 +552,40 @@ class DirectionalLight(Model):
 
 
 class Environment(Model):
-    """Constant radiance from every direction not blocked by the scene."""
+    """Radiance from every direction not blocked by the scene: a constant colour, or an
+    equirectangular image (times `color`), sampled uniformly over the sphere."""
 
     type: Literal["environment"] = Field("environment", description="Light kind.")
-    color: Color = Field((1.0, 1.0, 1.0), description="Radiance, linear RGB.")
+    color: Color = Field((1.0, 1.0, 1.0), description="Radiance, linear RGB; with `image`, a tint multiplying it.")
     intensity: NonNegativeFloat = Field(1.0, description="Multiplier applied to `color`.")
+    image: Optional[str] = Field(
+        None,
+        description="Equirectangular (latitude-longitude) image, relative to the scene file's folder: its "
+        "centre is seen looking along `front`, its top row along `up`, u grows to the right.",
+    )
+    colorspace: Literal["srgb", "linear"] = Field(
+        "srgb", description="Encoding of the image's 8/16-bit values (floating-point images are linear)."
+    )
+    up: Vec3 = Field((0.0, 1.0, 0.0), description="World direction of the image's top row (zenith).")
+    front: Vec3 = Field(
+        (0.0, 0.0, -1.0), description="World direction seen at the image centre (made orthogonal to `up`)."
+    )
+    rotation: FiniteFloat = Field(
+        0.0, description="Turn of the image about `up`, degrees (right-handed: counter-clockwise seen from above)."
+    )
+
+    @model_validator(mode="after")
+    def _check(self):
+        up = self.up
+        f = self.front
+        cross = (up[1] * f[2] - up[2] * f[1], up[2] * f[0] - up[0] * f[2], up[0] * f[1] - up[1] * f[0])
+        nu = math.sqrt(sum(c * c for c in up))
+        nf = math.sqrt(sum(c * c for c in f))
+        if not nu > 1e-12:
+            raise ValueError("up must not be zero")
+        if not math.sqrt(sum(c * c for c in cross)) > 1e-9 * nu * max(nf, 1e-30):
+            raise ValueError("front must not be zero or parallel to up")
+        return self
 
 
 class Sky(Model):
@@ -512,6 +664,12 @@ class RenderSettings(Model):
     )
     seed: Annotated[int, Field(ge=0, lt=1 << 63)] = Field(0, description="Seed of every random number of the render.")
     exposure: FiniteFloat = Field(0.0, description="Exposure in stops: rgb is multiplied by 2**exposure.")
+    instancing: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="Mesh instancing: objects whose meshes have the same content share one object-space "
+        "BVH. auto: meshes used by 2 or more objects; always: every mesh; never: every object gets its "
+        "own world-space copy. Emissive meshes are always copied.",
+    )
 
 
 class Scene(Model):
