@@ -27,7 +27,7 @@ from scipy import stats
 
 from raysynth.kernels import tags as T
 from raysynth.kernels.materials import bsdf_eval, bsdf_sample
-from raysynth.kernels.rng import cmj_2d, sample_key, uniform
+from raysynth.kernels.rng import cmj_2d, dimension_key, sample_key, stratified_1d, uniform
 from raysynth.kernels.sampling import (
     concentric_disk,
     cosine_hemisphere,
@@ -137,6 +137,14 @@ def _warp_pdf_many(which, dirs, cos_max):
             out[i] = uniform_sphere_pdf()
         else:
             out[i] = uniform_cone_pdf(cos_max) if z >= cos_max else 0.0
+    return out
+
+
+@numba.njit(cache=False)  # not cached: the cache would not notice edits to raysynth kernels
+def _strat_points(n, key):
+    out = np.zeros(n, np.float64)
+    for s in range(n):
+        out[s] = stratified_1d(s, n, key)
     return out
 
 
@@ -624,6 +632,27 @@ def test_cmj_2d_stratification_for_any_n(n):
         # 2-D: m columns of width 1/m, ceil(n / m) rows of height m/n (the last one shorter)
         cells = set(zip(np.floor(pts[:, 0] * m).astype(int), ys // m))
         assert len(cells) == n, f"n={n}: a cell of the {m}x{rows} grid holds more than one point"
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 16, 64, 100])
+def test_stratified_1d_has_one_value_per_stratum(n):
+    """Every stratum [k/n, (k+1)/n) holds exactly one of the n values, and keys differ."""
+    patterns = []
+    for key in (0, 5, 0xDEADBEEF12345678):
+        values = _strat_points(n, np.uint64(key))
+        assert values.min() >= 0.0 and values.max() < 1.0
+        assert sorted(np.floor(values * n).astype(int)) == list(range(n)), f"n={n}, key={key}"
+        patterns.append(values)
+    if n > 2:
+        assert not np.array_equal(patterns[0], patterns[1])
+
+
+def test_dimension_keys_decorrelate_dimensions():
+    """Two dimensions of one pixel get different permutations of the strata."""
+    n = 64
+    a = _strat_points(n, dimension_key(np.uint64(99), 4))
+    b = _strat_points(n, dimension_key(np.uint64(99), 7))
+    assert abs(np.corrcoef(a, b)[0, 1]) < 0.35
 
 
 def test_cmj_2d_patterns_differ_between_keys():

@@ -25,7 +25,17 @@ from .lights import (
     sample_light,
 )
 from .materials import bsdf_eval, bsdf_sample, is_delta_material, material_kind
-from .rng import DIM_BOUNCE, DIM_LENS, DIMS_PER_BOUNCE, cmj_2d, sample_key, uniform
+from .rng import (
+    DIM_BOUNCE,
+    DIM_LENS,
+    DIMS_PER_BOUNCE,
+    STRATIFIED_BOUNCES,
+    cmj_2d,
+    dimension_key,
+    sample_key,
+    stratified_1d,
+    uniform,
+)
 from .sampling import power_heuristic
 from .tags import (
     CAM_DOWN,
@@ -104,9 +114,12 @@ def _is_black(c):
 
 
 @kernel
-def trace_path(scene, ro, rd, key, stack):
+def trace_path(scene, ro, rd, key, s, spp, pattern, stack):
     """Radiance arriving at the camera along the ray (ro, rd), and the object index of the
     first hit (-1 for background).
+
+    ``key`` is camera sample s's key; ``pattern`` the pixel's pattern key, which stratifies the
+    light and BSDF samples of the first STRATIFIED_BOUNCES bounces over the pixel's spp samples.
 
     ``max_depth`` counts path segments, the camera ray included (as in Mitsuba 3): 1 shows
     only emitters, 2 adds direct lighting.
@@ -166,11 +179,19 @@ def trace_path(scene, ro, rd, key, stack):
         if wo_local[2] <= ZERO:
             break
 
+        # ---- this bounce's random numbers: stratified over the pixel's samples, then uniform
+        if depth < STRATIFIED_BOUNCES:
+            u_pick = stratified_1d(s, spp, dimension_key(pattern, dim))
+            u_l1, u_l2 = cmj_2d(s, spp, dimension_key(pattern, dim + 1))
+            u_lobe = stratified_1d(s, spp, dimension_key(pattern, dim + 3))
+            u_b1, u_b2 = cmj_2d(s, spp, dimension_key(pattern, dim + 4))
+        else:
+            u_pick, u_l1, u_l2 = uniform(key, dim), uniform(key, dim + 1), uniform(key, dim + 2)
+            u_lobe, u_b1, u_b2 = uniform(key, dim + 3), uniform(key, dim + 4), uniform(key, dim + 5)
+
         # ---- next-event estimation: one light sample, shadow ray, MIS
         if not is_delta_material(scene.mat_params, m):
-            wi, dist, le, pdf_light, delta_light = sample_light(
-                scene, p, uniform(key, dim), uniform(key, dim + 1), uniform(key, dim + 2)
-            )
+            wi, dist, le, pdf_light, delta_light = sample_light(scene, p, u_pick, u_l1, u_l2)
             if pdf_light > ZERO and not _is_black(le) and dot(wi, ng_side) > ZERO:
                 wi_local = to_local(wi, tangent, bitangent, n_shade)
                 f, pdf_bsdf = bsdf_eval(scene.mat_params, m, color, wo_local, wi_local)
@@ -192,8 +213,7 @@ def trace_path(scene, ro, rd, key, stack):
 
         # ---- continue the path by sampling the BSDF
         wi_local, weight, pdf_bsdf, delta_bsdf = bsdf_sample(
-            scene.mat_params, m, color, wo_local, entering,
-            uniform(key, dim + 3), uniform(key, dim + 4), uniform(key, dim + 5),
+            scene.mat_params, m, color, wo_local, entering, u_lobe, u_b1, u_b2,
         )
         if _is_black(weight):
             break
@@ -261,7 +281,7 @@ def render_pixel(scene, frame, x, y, stack):
         key = sample_key(seed, pixel, s)
         jx, jy = cmj_2d(s, spp, pattern)
         ro, rd = camera_ray(cam, F32(x) + jx, F32(y) + jy, uniform(key, DIM_LENS), uniform(key, DIM_LENS + 1))
-        radiance, first_obj = trace_path(scene, ro, rd, key, stack)
+        radiance, first_obj = trace_path(scene, ro, rd, key, s, spp, pattern, stack)
         if math.isfinite(radiance[0]) and math.isfinite(radiance[1]) and math.isfinite(radiance[2]):
             total = add(total, radiance)
         if first_obj == centre_obj:

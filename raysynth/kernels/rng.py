@@ -8,6 +8,11 @@ Dimensions used by the path tracer for one camera sample:
   0, 1  pixel position (correlated multi-jittered over the pixel's samples)
   2, 3  lens position
   DIM_BOUNCE + k * DIMS_PER_BOUNCE + j  for bounce k (light choice, light position, BSDF, RR)
+
+The pixel position, and on the first STRATIFIED_BOUNCES bounces the light choice, light position,
+BSDF lobe and BSDF direction, are stratified over the pixel's samples ("padded" stratification:
+each dimension, or pair, has its own random permutation of strata, keyed by the pixel pattern and
+the dimension). Deeper dimensions are independent uniforms.
 """
 import math
 
@@ -31,6 +36,7 @@ DIM_PIXEL = 0
 DIM_LENS = 2
 DIM_BOUNCE = 4
 DIMS_PER_BOUNCE = 8   # light pick, light uv (2), bsdf lobe, bsdf uv (2), roulette, spare
+STRATIFIED_BOUNCES = 2
 
 
 @kernel
@@ -97,6 +103,21 @@ def permute(i, n, p):
         if x < U64(n):
             break
     return np.int64((x + p) % U64(n))
+
+
+@kernel
+def dimension_key(pattern, dim):
+    """The pixel pattern of one sampling dimension: all samples of a pixel share it, so their
+    values in that dimension can be stratified against each other."""
+    return mix64(pattern ^ (U64(dim) * _GOLDEN))
+
+
+@kernel
+def stratified_1d(s, n, key):
+    """Sample s of n stratified values in [0, 1): one per stratum [k/n, (k+1)/n), the stratum
+    of sample s chosen by a random permutation keyed by ``key``, jittered inside it."""
+    k = permute(s, n, key & MASK32)
+    return min((F32(k) + uniform(key, s + 3001)) / F32(n), F32(0.99999994))
 
 
 @kernel
