@@ -16,6 +16,7 @@ Measured:
   compared through time x RMSE^2 (for an unbiased estimator RMSE^2 falls as 1/spp).
 - mesh1m (1,003,520 triangles): primary and incoherent closest-hit Mrays/s for raysynth and
   Embree (robust and fast builds), 2 threads.
+- Blender Cycles (when .peers/venv_cycles exists): the same Cornell box, 64 spp, 8 bounces.
 """
 from __future__ import annotations
 
@@ -56,6 +57,13 @@ def peers(home: Path, reps: int) -> dict:
     run_peer([str(embree), str(PEERS_SCRIPTS / "bench_embree.py"), "--reps", str(reps), "--out", str(out),
               "--data", str(home / "data")], env)
     results["embree"] = json.loads((out / "results_embree.json").read_text())
+    cycles = home / "venv_cycles" / "bin" / "python"
+    if cycles.exists():
+        run_peer([str(cycles), str(PEERS_SCRIPTS / "bench_cycles.py"), "--reps", str(reps), "--out", str(out),
+                  "--no-extra"], env)
+        found = sorted(out.glob("results_cycles_*.json"))
+        if found:
+            results["cycles"] = json.loads(found[-1].read_text())
     return results
 
 
@@ -147,6 +155,11 @@ def main() -> int:
                 work_peer = peer["median_render_s"] * peer_rmse ** 2
                 print(f"| Cornell time x RMSE^2 (masked) vs {variant} | {work_ours:.2e} | {work_peer:.2e} | "
                       f"{work_peer / work_ours:.2f} |")
+        cyc = record["peers"].get("cycles")
+        if cyc:
+            print(f"| Cornell 256x256x64 render s vs Blender Cycles {cyc.get('bpy', '')} | "
+                  f"{ours['cornell_render_s']:.2f} | {cyc['render_plain_s']:.2f} | "
+                  f"{cyc['render_plain_s'] / ours['cornell_render_s']:.2f} |")
         embree = record["peers"]["embree"]["scenes"]["mesh1m"]
         for build in ("robust", "fast"):
             if build not in embree:
