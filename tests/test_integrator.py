@@ -233,3 +233,26 @@ def test_coverage_is_one_inside_and_fractional_on_edges():
     # Sphere pixels hold the sphere's share; background pixels hold 1 - the sphere's share.
     area = (cov * (inst == 1)).sum() + ((1 - cov) * (inst == 0)).sum()
     assert abs(area - np.pi * radius_px ** 2) < 0.03 * np.pi * radius_px ** 2
+
+
+def test_checker_on_a_ground_quad_is_stable():
+    """A checker quad lying at object z = 0 (the usual ground): every pixel's albedo is the
+    checker colour of its object-space (x, y) cell, never flipped by the rounding of z."""
+    cells = 2.0
+    a, b = (0.9, 0.9, 0.9), (0.1, 0.2, 0.3)
+    scene = {
+        "camera": {"position": [0.3, 2.0, 6.0], "look_at": [0, 0, 0], "fov": 50, "width": 48, "height": 36},
+        "render": {"spp": 1, "max_depth": 1},
+        "objects": [{"type": "quad", "size": [30, 30], "transform": {"rotate": [-90, 0, 0], "translate": [0.1, 0, 0]},
+                     "material": {"type": "diffuse", "checker": {"color_a": a, "color_b": b, "scale": cells}}}],
+    }
+    out = raysynth.render(scene, labels=False)
+    hit = out["instance"] == 1
+    p = out["position"][hit].astype(np.float64)
+    # object space of a quad rotated -90 degrees about x and moved by 0.1 in x: (x - 0.1, -z, y)
+    qx, qy = (p[:, 0] - 0.1) * cells, -p[:, 2] * cells
+    parity = (np.floor(qx) + np.floor(qy)) % 2
+    clear = (np.abs(qx - np.round(qx)) > 0.01) & (np.abs(qy - np.round(qy)) > 0.01)
+    want = np.where(parity[:, None] == 0, a, b)
+    np.testing.assert_allclose(out["albedo"][hit][clear], want[clear], atol=1e-6)
+    assert clear.sum() > 0.8 * hit.sum()

@@ -88,6 +88,7 @@ RR_MAX = F32(0.95)
 SHADOW_SHRINK = F32(1.0 - 1e-4)
 # The pattern index that keys a pixel's multi-jittered sample positions (no camera sample uses it).
 PATTERN_SAMPLE = 0xFFFFFFFF
+CHECKER_BIAS = F32(1e-3)
 
 
 @kernel
@@ -99,7 +100,10 @@ def surface_color(scene, m, obj, p, prim, u, v):
     cells = scene.mat_params[m, MAT_CHECKER_SCALE]
     if cells > ZERO:
         q = xform_point(scene.obj_xform, obj, 0, p)
-        parity = int(math.floor(q[0] * cells)) + int(math.floor(q[1] * cells)) + int(math.floor(q[2] * cells))
+        # Cell boundaries moved by CHECKER_BIAS of a cell: a surface lying on a boundary (a quad
+        # or disk at object z = 0, a unit box's faces) gets one cell, not rounding noise.
+        parity = (int(math.floor(q[0] * cells + CHECKER_BIAS)) + int(math.floor(q[1] * cells + CHECKER_BIAS))
+                  + int(math.floor(q[2] * cells + CHECKER_BIAS)))
         if parity % 2 != 0:
             color = row3(scene.mat_params, m, MAT_COLOR_B)
     tex = int(scene.mat_params[m, MAT_TEXTURE])
