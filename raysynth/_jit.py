@@ -75,8 +75,19 @@ def _stamp_cache_with_package_source() -> None:
 
 _stamp_cache_with_package_source()
 
-#: Target-free kernel function (compiled inline into whichever launcher calls it).
-kernel = register_jitable(**_COMMON)
+def kernel(fn=None, *, inline: bool = False):
+    """Target-free kernel function, compiled for whichever launcher calls it (CPU or CUDA).
+
+    ``@kernel``: a function of its own, called by its callers (LLVM may still inline small
+    ones). ``@kernel(inline=True)``: its Numba IR is inlined into every caller. Use it where a
+    call would cost more than the body: a call passes every argument as scalars, and a
+    SceneArrays argument alone is 223 of them (27 arrays of 7 or 9 fields each).
+    """
+    if fn is None:
+        return lambda f: kernel(f, inline=inline)
+    # a fresh register_jitable per function: it pops "inline" from its keyword arguments
+    return register_jitable(inline="always" if inline else "never", **_COMMON)(fn)
+
 
 #: Host-side compiled helper, single-threaded, cached.
 host_jit = njit(cache=True, nogil=True, **_COMMON)

@@ -16,7 +16,11 @@ from pathlib import Path
 from typing import NamedTuple, Optional
 
 import numpy as np
+from llvmlite import ir as llvm_ir
+from numba import prange, types
+from numba.extending import intrinsic
 
+from ._jit import host_jit, parallel_host_jit
 from .accel.bvh import build_bvh, bvh_stats
 from .accel.layout import _aligned_empty, pair_layout
 from .assets.mesh_io import MeshFormatError, mesh_from_arrays, read_mesh
@@ -173,6 +177,111 @@ def _pad_bounds(lo: np.ndarray, hi: np.ndarray):
     return lo32, hi32
 
 
+@intrinsic
+def _f32_bits(typingctx, x):
+    """The bits of float32 ``x`` as an int32."""
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], llvm_ir.IntType(32))
+    return types.int32(types.float32), codegen
+
+
+@intrinsic
+def _f32_from_bits(typingctx, b):
+    """The float32 whose bits are int32 ``b``."""
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], llvm_ir.FloatType())
+    return types.float32(types.int32), codegen
+
+
+@host_jit
+def _next_down(x):
+    """``np.nextafter(x, -inf)`` of float32 ``x`` as a step on its bits (no libm call)."""
+    if x == np.float32(0.0):
+        return _f32_from_bits(np.int32(-2147483647))   # -(smallest subnormal)
+    if not x > np.float32(-np.inf):                     # -inf, nan
+        return x
+    return _f32_from_bits(_f32_bits(x) + (np.int32(-1) if x > np.float32(0.0) else np.int32(1)))
+
+
+@host_jit
+def _next_up(x):
+    """``np.nextafter(x, inf)`` of float32 ``x`` as a step on its bits (no libm call)."""
+    if x == np.float32(0.0):
+        return _f32_from_bits(np.int32(1))               # smallest subnormal
+    if not x < np.float32(np.inf):                       # inf, nan
+        return x
+    return _f32_from_bits(_f32_bits(x) + (np.int32(1) if x > np.float32(0.0) else np.int32(-1)))
+
+
+@parallel_host_jit
+def _triangle_geometry_kernel(vertices, faces, geom, lo, hi):
+    """Fill ``geom`` (m, 9) float32 [v0, e1, e2] and ``lo``, ``hi`` (m, 3) float32 padded boxes
+    of the triangles ``vertices[faces]``, one triangle per ``prange`` iteration, with the maths
+    of the NumPy code it replaces, bit for bit: float64 gather, edges and min/max, then
+    :func:`_pad_bounds`. Returns how many faces hold an index outside [-n, n) (their rows are
+    left unwritten)."""
+    n = vertices.shape[0]
+    bad = 0
+    for i in prange(faces.shape[0]):
+        a = np.int64(faces[i, 0])
+        b = np.int64(faces[i, 1])
+        c = np.int64(faces[i, 2])
+        if min(a, b, c) < -n or max(a, b, c) >= n:
+            bad += 1
+            continue
+        # negative indices count from the end, as in NumPy
+        ua = np.uint64(a + n if a < 0 else a)
+        ub = np.uint64(b + n if b < 0 else b)
+        uc = np.uint64(c + n if c < 0 else c)
+        reach = 0.0   # max |coordinate| of the box corners: the pad's scale
+        for k in range(3):
+            p0 = np.float64(vertices[ua, k])
+            p1 = np.float64(vertices[ub, k])
+            p2 = np.float64(vertices[uc, k])
+            geom[i, k] = np.float32(p0)
+            geom[i, 3 + k] = np.float32(p1 - p0)
+            geom[i, 6 + k] = np.float32(p2 - p0)
+            reach = max(reach, abs(min(p0, p1, p2)), abs(max(p0, p1, p2)))
+        pad = 1e-6 * reach + 1e-12
+        for k in range(3):
+            p0 = np.float64(vertices[ua, k])
+            p1 = np.float64(vertices[ub, k])
+            p2 = np.float64(vertices[uc, k])
+            lo[i, k] = _next_down(np.float32(min(p0, p1, p2) - pad))
+            hi[i, k] = _next_up(np.float32(max(p0, p1, p2) + pad))
+    return bad
+
+
+def triangle_geometry(vertices: np.ndarray, faces: np.ndarray):
+    """Kernel rows and BVH boxes of the triangles ``vertices[faces]``.
+
+    Parameters
+    ----------
+    vertices : (n, 3) real positions (used in float64)
+    faces : (m, 3) integer vertex indices (negative ones count from the end, as in NumPy)
+
+    Returns
+    -------
+    geom : (m, 9) float32 v0, e1 = v1 - v0, e2 = v2 - v0 (float64 differences, rounded once)
+    lo, hi : (m, 3) float32 triangle boxes padded outward by :func:`_pad_bounds`
+    """
+    vertices = np.asarray(vertices)
+    if vertices.dtype not in (np.float32, np.float64):
+        vertices = vertices.astype(np.float64)
+    faces = np.asarray(faces)
+    if faces.dtype not in (np.int32, np.int64):
+        faces = faces.astype(np.int64)
+    vertices = np.ascontiguousarray(vertices).reshape(-1, 3)
+    faces = np.ascontiguousarray(faces).reshape(-1, 3)
+    m = faces.shape[0]
+    geom = np.empty((m, 9), np.float32)
+    lo = np.empty((m, 3), np.float32)
+    hi = np.empty((m, 3), np.float32)
+    if _triangle_geometry_kernel(vertices, faces, geom, lo, hi):
+        raise IndexError(f"faces: vertex index out of bounds for {vertices.shape[0]} vertices")
+    return geom, lo, hi
+
+
 def _luminance(c) -> float:
     return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
 
@@ -321,14 +430,11 @@ class _BottomLevel(NamedTuple):
 
 
 def _bottom_level(mesh) -> _BottomLevel:
-    tri = mesh.vertices.astype(np.float64)[mesh.faces]
-    v0 = tri[:, 0]
-    geom = np.concatenate([v0, tri[:, 1] - v0, tri[:, 2] - v0], axis=1).astype(np.float32)
+    geom, lo, hi = triangle_geometry(mesh.vertices, mesh.faces)
     if mesh.normals is not None:
         normals = mesh.normals[mesh.faces].reshape(-1, 9).astype(np.float32)
     else:
         normals = np.zeros((len(geom), 9), dtype=np.float32)
-    lo, hi = _pad_bounds(tri.min(axis=1), tri.max(axis=1))
     bvh = build_bvh(lo, hi)
     records_f, _ = pair_layout(bvh.node_bounds, bvh.node_info)
     # the node boxes 4 levels down (or leaves above them) cover the mesh more tightly than its
@@ -540,9 +646,7 @@ def compile_scene(
         elif obj.type == "mesh":
             mesh = meshes[mesh_of[i]]
             verts = mesh.vertices.astype(np.float64) @ m_user[:3, :3].T + m_user[:3, 3]
-            tri = verts[mesh.faces]  # (m, 3, 3)
-            v0 = tri[:, 0]
-            geom = np.concatenate([v0, tri[:, 1] - v0, tri[:, 2] - v0], axis=1).astype(np.float32)
+            geom, lo, hi = triangle_geometry(verts, mesh.faces)
             if mesh.normals is not None and obj.smooth:
                 normals = mesh.normals.astype(np.float64) @ w_user[:3, :3]  # inverse transpose
                 normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-30)
@@ -550,7 +654,6 @@ def compile_scene(
                 obj_info[i, T.OBJ_SMOOTH] = 1
             else:
                 tri_normal_chunks.append(np.zeros((len(geom), 9), dtype=np.float32))
-            lo, hi = _pad_bounds(tri.min(axis=1), tri.max(axis=1))
             count = len(geom)
             prim_rows.append(np.stack([
                 np.full(count, T.TRIANGLE), np.arange(n_tris, n_tris + count), np.full(count, i)
@@ -561,7 +664,10 @@ def compile_scene(
             tri_mtl_chunks.append(mesh.face_materials)
             bounds_lo.append(lo)
             bounds_hi.append(hi)
-            areas = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - v0, tri[:, 2] - v0), axis=1)
+            areas = None   # world triangle areas: the light's sampling weights, if it emits
+            if mat.type == "emissive":
+                tri = verts[mesh.faces]  # (m, 3, 3)
+                areas = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
             meta["triangles"] = int(count)
             meta["bounds_object"] = [mesh.vertices.min(axis=0).tolist(), mesh.vertices.max(axis=0).tolist()]
             meta["parts"] = list(mesh.group_names)
@@ -779,12 +885,7 @@ def triangle_scene_arrays(vertices: np.ndarray, faces: np.ndarray) -> SceneArray
     vertices : (n, 3) float world positions
     faces : (m, 3) int vertex indices; primitive i is triangle i
     """
-    vertices = np.asarray(vertices, dtype=np.float64)
-    faces = np.asarray(faces, dtype=np.int64)
-    tri = vertices[faces]
-    v0 = tri[:, 0]
-    geom = np.ascontiguousarray(np.concatenate([v0, tri[:, 1] - v0, tri[:, 2] - v0], axis=1), dtype=np.float32)
-    lo, hi = _pad_bounds(tri.min(axis=1), tri.max(axis=1))
+    geom, lo, hi = triangle_geometry(vertices, faces)
     bvh = build_bvh(lo, hi)
     count = len(faces)
     prim_info = np.zeros((count, 3), dtype=np.int32)

@@ -19,8 +19,9 @@ root. The float32 and int32 arrays returned are two views of the same memory.
 from __future__ import annotations
 
 import numpy as np
+from numba import prange
 
-from .._jit import host_jit
+from .._jit import host_jit, parallel_host_jit
 
 RECORD_WORDS = 16
 CHILD_A = 0
@@ -30,10 +31,25 @@ LINK_B = 14
 
 
 @host_jit
+def _number_records(node_info, record_of):
+    """record_of[n] = record of interior node n (depth-first order), -1 for leaves. Returns the
+    number of records."""
+    k = 0
+    for n in range(node_info.shape[0]):
+        if node_info[n, 1] == 0:
+            record_of[n] = k
+            k += 1
+        else:
+            record_of[n] = -1
+    return k
+
+
+@parallel_host_jit
 def _fill(node_bounds, node_info, record_of, words_f, words_i):
-    """Write one record per interior node (record_of maps node -> record, -1 for leaves)."""
+    """Write one record per interior node (record_of maps node -> record, -1 for leaves); the
+    records are independent, one node per ``prange`` iteration."""
     m = node_info.shape[0]
-    for n in range(m):
+    for n in prange(m):
         r = record_of[n]
         if r < 0:
             continue
@@ -72,17 +88,16 @@ def pair_layout(node_bounds: np.ndarray, node_info: np.ndarray):
     records_f : (k, 16) float32 child boxes (64-byte aligned)
     records_i : (k, 16) int32 view of the same memory, for the links
     """
-    interior = node_info[:, 1] == 0
-    if not interior.any():  # a single leaf: wrap it as child A of a root record
+    record_of = np.empty(len(node_info), dtype=np.int64)
+    n_records = _number_records(node_info, record_of)
+    if n_records == 0:  # a single leaf: wrap it as child A of a root record
         records_f = _aligned_empty(1)
         records_i = records_f.view(np.int32)
         records_f[0, CHILD_A:CHILD_A + 6] = node_bounds[0]
         records_i[0, LINK_A:LINK_A + 2] = node_info[0, :2]
         records_i[0, LINK_B:LINK_B + 2] = (0, -1)
         return records_f, records_i
-    record_of = np.full(len(node_info), -1, dtype=np.int64)
-    record_of[interior] = np.arange(int(interior.sum()))
-    records_f = _aligned_empty(int(interior.sum()))
+    records_f = _aligned_empty(n_records)
     records_i = records_f.view(np.int32)
     _fill(node_bounds, node_info, record_of, records_f, records_i)
     return records_f, records_i

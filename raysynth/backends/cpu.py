@@ -17,7 +17,7 @@ from numba import prange
 from .._jit import cpu_launcher
 from ..kernels.amodal import amodal_pixel
 from ..kernels.integrator import render_pixel
-from ..kernels.cast import cast_ray
+from ..kernels.cast import cast_rays_in
 from ..kernels.tags import STACK_SIZE
 
 TILE = 16
@@ -111,9 +111,8 @@ def _cast_chunks(scene, origins, directions, t_max, any_hit, out_t, out_prim, ou
     n = origins.shape[0]
     n_chunks = (n + RAY_CHUNK - 1) // RAY_CHUNK
     for c in prange(n_chunks):
-        stack = stacks[c]
-        for i in range(c * RAY_CHUNK, min(n, (c + 1) * RAY_CHUNK)):
-            cast_ray(scene, origins, directions, t_max, i, any_hit, stack, out_t, out_prim, out_obj, out_u, out_v)
+        cast_rays_in(scene, origins, directions, t_max, c * RAY_CHUNK, min(n, (c + 1) * RAY_CHUNK), any_hit,
+                     stacks[c], out_t, out_prim, out_obj, out_u, out_v)
 
 
 def cast_rays(arrays, origins, directions, t_max=None, any_hit=False, threads=None):

@@ -10,6 +10,8 @@ Every intersector returns ``(t, u, v)`` with ``t = -1`` for a miss (never inf). 
 """
 import math
 
+import numpy as np
+
 from .._jit import kernel
 from .tags import (
     BOX,
@@ -218,10 +220,11 @@ def intersect_triangle(tri_geom, i, ro, rd, tmax):
 @kernel
 def intersect_prim(scene, prim, ro, rd, tmax):
     """Intersect primitive `prim` (row of prim_info). Returns (t, u, v), t = -1 on a miss."""
-    kind = scene.prim_info[prim, PRIM_KIND]
-    index = scene.prim_info[prim, PRIM_INDEX]
+    row = np.uint64(prim)   # unsigned: indexing without the negative-index fix-up
+    kind = scene.prim_info[row, PRIM_KIND]
+    index = scene.prim_info[row, PRIM_INDEX]
     if kind == TRIANGLE:
-        return intersect_triangle(scene.tri_geom, index, ro, rd, tmax)
+        return intersect_triangle(scene.tri_geom, np.uint64(index), ro, rd, tmax)
     caps = scene.shape_param[index, SP_CAPS] > ZERO
     return intersect_analytic(kind, scene.shape_xform, index, ro, rd, tmax, caps)
 
