@@ -181,5 +181,5 @@ def annotate(compiled: CompiledScene, frame, threads: Optional[int] = None, back
     from .labels.geometry import object_geometry
 
     geometry = object_geometry(compiled)
-    layers = {"instance": frame.instance, "soft_weight": frame.soft_weight}
+    layers = {"instance": frame.instance, "soft_weight": frame.soft_weight, "part": frame.part}
     return {"amodal": bits, "labels": build_labels(compiled, layers, bits, geometry)}

@@ -36,8 +36,10 @@ labels.json (one image)
          "object_to_world": 4x4,
          "bbox_3d": {"object": [[min xyz], [max xyz]],   # object-space bounds
                      "world": 8x3, "camera": 8x3, "image": 8x2},   # corner i = (bit2 x, bit1 y, bit0 z)
-         "keypoints": {"object": Kx3, "world": Kx3, "image": Kx3}}   # image rows [x, y, v], COCO v:
+         "keypoints": {"object": Kx3, "world": Kx3, "image": Kx3},   # image rows [x, y, v], COCO v:
                                           # 0 outside the image or behind the camera, 1 occluded, 2 visible
+         "parts": [{"part_id", "name", "visible_pixels", "mask_visible": RLE, "bbox_visible"}]}
+                                          # only meshes with several named parts (OBJ groups)
       ]
     }
 

@@ -49,13 +49,32 @@ def mask_fields(instance: np.ndarray, bits: np.ndarray, edge: np.ndarray, index:
     }
 
 
+def part_fields(instance: np.ndarray, part: np.ndarray, index: int, names: list) -> list:
+    """Per-part labels of a mesh object with named parts (OBJ groups or inline ``parts``): for
+    each part id (index into ``names``), its visible pixels (the pixel-centre hit is this object
+    and this part), visible mask (COCO RLE) and tight box."""
+    mine = instance == index + 1
+    out = []
+    for part_id, name in enumerate(names):
+        visible = mine & (part == part_id + 1)
+        out.append({
+            "part_id": part_id,
+            "name": name,
+            "visible_pixels": int(visible.sum()),
+            "mask_visible": rle.encode(visible),
+            "bbox_visible": rle.bbox(visible),
+        })
+    return out
+
+
 def build_labels(compiled, layers: dict, bits: np.ndarray, geometry: list | None = None) -> dict:
     """The labels record of one rendered image.
 
     Parameters
     ----------
     compiled : CompiledScene the layers were rendered from
-    layers : render() output (needs ``instance`` (H, W) int32 and ``soft_weight`` (H, W, S))
+    layers : render() output (needs ``instance`` (H, W) int32 and ``soft_weight`` (H, W, S);
+        with ``part`` (H, W) int32, mesh objects with several parts get per-part labels)
     bits : (H, W, words) uint32 amodal pass of the same camera
     geometry : per-object geometric fields (``raysynth.labels.geometry.object_geometry``)
     """
@@ -75,6 +94,8 @@ def build_labels(compiled, layers: dict, bits: np.ndarray, geometry: list | None
             "annotated": meta["class_id"] > 0,
         }
         record.update(mask_fields(instance, bits, edge, index))
+        if "part" in layers and len(meta.get("parts") or []) > 1:
+            record["parts"] = part_fields(instance, layers["part"], index, meta["parts"])
         record["object_to_world"] = meta["object_to_world"]
         if geometry is not None:
             record.update(geometry[index])
