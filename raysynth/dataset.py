@@ -258,6 +258,8 @@ def generate(config_path, out, count: int, seed: int = 0, workers: int = 1, shar
     atomic_write_bytes(header, _json({**record, "config_dir": base_dir}))
 
     indices = _shard_indices(count, shard)
+    if resume:
+        _remove_stale_temporaries(out)
     done = completed(out, indices) if resume else {}
     todo = [k for k in indices if k not in done]
     spec = JobSpec(config=config_data, base_dir=base_dir, seed=seed, out=str(out),
@@ -292,6 +294,16 @@ def generate(config_path, out, count: int, seed: int = 0, workers: int = 1, shar
         return {"shard": list(shard), "images": len(done), "seconds": seconds}
     return finish(out, formats=formats, min_visibility=min_visibility, quiet=quiet, seconds=seconds,
                   rendered=len(todo))
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Delete the temporary files (``.NAME.XXXX.tmp``, see io.atomic_write_bytes) that a killed
+    run left behind; the files they were to replace are whole, old or absent."""
+    for path in out.rglob(".*.tmp"):
+        try:
+            path.unlink()
+        except OSError:
+            pass
 
 
 def _warm_compile_cache() -> None:
