@@ -129,9 +129,13 @@ def cmj_2d(s, n, key):
     when n is a square or m * ceil(n/m) = n). ``key`` (the pixel's pattern) decorrelates pixels.
     """
     p = key & MASK32
-    m = np.int64(math.sqrt(np.float64(n)))   # math.sqrt: np.sqrt is no CUDA device function
+    # floor(sqrt(n)) from a float32 estimate, corrected to the exact integer root (no float64
+    # on the GPU); math.sqrt because np.sqrt is no CUDA device function
+    m = np.int64(math.sqrt(F32(n)))
     if m * m > n:
         m -= 1
+    if (m + 1) * (m + 1) <= n:
+        m += 1
     rows = (n + m - 1) // m
     s = permute(s, n, (p * U64(0x51633E2D)) & MASK32)
     sx = permute(s % m, m, (p * U64(0x68BC21EB)) & MASK32)
