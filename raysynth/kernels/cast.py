@@ -1,8 +1,8 @@
 """The per-ray body of ray casting (``cast_rays`` in every backend). Target-free.
 
-A launcher calls :func:`cast_rays_in` on a range of rays: the CPU launcher on a chunk of rays
-per loop iteration, the CUDA launcher (through :func:`cast_ray`) on one ray per thread; the
-results are the same arrays on every target.
+The CPU launcher calls :func:`cast_rays_in` on a chunk of rays per loop iteration, the CUDA
+launcher :func:`cast_ray` on one ray per thread; both run the same traversal source and give the
+same arrays.
 
 The traversal is compiled into the loop over the rays (``traverse.trace_hit_inline``): a call
 per ray would pass the SceneArrays as 223 scalars, about a sixth of the time of a ray on a
@@ -12,7 +12,17 @@ level) for no speed.
 """
 from .._jit import kernel
 from .tags import PRIM_INDEX
-from .traverse import hit_object, trace_hit_inline
+from .traverse import hit_object, trace_hit, trace_hit_inline
+
+
+@kernel
+def _write_hit(scene, i, t, prim, inst, u, v, out_t, out_prim, out_obj, out_u, out_v):
+    """Store one ray's hit (as returned by trace_hit) into element i of the outputs."""
+    out_t[i] = t
+    out_prim[i] = scene.prim_info[prim, PRIM_INDEX] if prim >= 0 else prim
+    out_obj[i] = hit_object(scene, prim, inst) if prim >= 0 else prim
+    out_u[i] = u
+    out_v[i] = v
 
 
 @kernel
@@ -37,16 +47,16 @@ def cast_rays_in(scene, origins, directions, t_max, first, last, any_hit, stack,
         ro = (origins[i, 0], origins[i, 1], origins[i, 2])
         rd = (directions[i, 0], directions[i, 1], directions[i, 2])
         t, prim, inst, u, v = trace_hit_inline(scene, ro, rd, t_max[i], stack, any_hit)
-        out_t[i] = t
-        out_prim[i] = scene.prim_info[prim, PRIM_INDEX] if prim >= 0 else prim
-        out_obj[i] = hit_object(scene, prim, inst) if prim >= 0 else prim
-        out_u[i] = u
-        out_v[i] = v
+        _write_hit(scene, i, t, prim, inst, u, v, out_t, out_prim, out_obj, out_u, out_v)
 
 
 @kernel
 def cast_ray(scene, origins, directions, t_max, i, any_hit, stack, out_t, out_prim, out_obj, out_u, out_v):
     """Trace ray ``i`` and write its hit into element ``i`` of the outputs (arguments as in
-    :func:`cast_rays_in`)."""
-    cast_rays_in(scene, origins, directions, t_max, i, i + 1, any_hit, stack,
-                 out_t, out_prim, out_obj, out_u, out_v)
+    :func:`cast_rays_in`). One ray per GPU thread: it calls the plain ``trace_hit`` (the CUDA
+    compiler inlines it anyway; Numba's IR-level inlining of ``trace_hit_inline`` does not type
+    for the CUDA target)."""
+    ro = (origins[i, 0], origins[i, 1], origins[i, 2])
+    rd = (directions[i, 0], directions[i, 1], directions[i, 2])
+    t, prim, inst, u, v = trace_hit(scene, ro, rd, t_max[i], stack, any_hit)
+    _write_hit(scene, i, t, prim, inst, u, v, out_t, out_prim, out_obj, out_u, out_v)
