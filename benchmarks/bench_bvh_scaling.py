@@ -2,7 +2,7 @@
 """BVH build time, memory and primary-ray Mrays/s from 10k to 10M triangles, raysynth next to
 NVIDIA Warp's CPU ``wp.Mesh``, side by side in one run on the same machine.
 
-    export NUMBA_CACHE_DIR=/tmp/numba_scale        # optional: where Numba keeps compiled code
+    export NUMBA_CACHE_DIR=DIR                     # optional: where Numba keeps compiled code
     python benchmarks/bench_bvh_scaling.py [--sizes 10k 100k 1M 10M] [--reps 3]
            [--threads 1 2] [--peers-home .peers] [--no-warp] [--idle-timeout 10] [--tries 2]
            [--json PATH]        # default JSON: PEERS_HOME/out/bvh_scaling.json
@@ -14,7 +14,7 @@ source hash and modified files, is printed and stored in the JSON):
 Needs the Warp peer for the Warp columns (``PEERS_HOME=.peers bash ../shared/peers/setup.sh
 warp``: .peers/venv_warp with warp-lang, CPU); without it they are left empty.
 
-Meshes: the peers' mesh1m recipe (``/work/shared/peers/mesh_gen.py``, ``make_mesh1m``: displaced
+Meshes: the peers' mesh1m recipe (``../shared/peers/mesh_gen.py``, ``make_mesh1m``: displaced
 geodesic icosphere, ``default_rng(0)``), with the geodesic frequency f chosen for the size:
 20 f^2 triangles, f = 22, 71, 224, 707 -> 9,680 / 100,820 / 1,003,520 (= the peers' mesh1m,
 bit-identical) / 9,996,980 triangles. The shape is the same at every size (radius 1 +- 0.15),
@@ -28,7 +28,7 @@ temporary directory):
 - raysynth ``build_bvh(lo, hi)`` alone, bounds from numpy (per-triangle min / max of the
   float32 vertices), on Numba's default threads and on 1 thread;
 - Warp ``wp.Mesh(points, indices, bvh_constructor="sah")`` on "cpu" (its CPU default: SAH,
-  4 triangles per leaf, single-threaded), the constructor /work/shared/peers/bench_warp.py uses;
+  4 triangles per leaf, single-threaded), the constructor ../shared/peers/bench_warp.py uses;
 - memory: bytes of ``caster.arrays`` (sum of nbytes, views of one buffer counted once) per
   triangle, split into BVH (paired records + prim_order) and triangle data (tri_geom,
   prim_info, tri_part, ...); for Warp, the growth of resident memory over one build (rough);

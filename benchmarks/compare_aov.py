@@ -6,7 +6,7 @@
 Scene: the peers' "spheres" scene (100 diffuse spheres resting on a 20 x 20 ground, a sphere
 light, constant environment; camera from (0, 5, 14) to (0, 0.3, 0), horizontal fov 45 degrees),
 320x240 at 1 spp. Mitsuba llvm_ad_rgb renders depth, shading normal, shape index and albedo with
-its `aov` integrator (/work/shared/peers/bench_mitsuba.py --scene aov); raysynth renders its
+its `aov` integrator (../shared/peers/bench_mitsuba.py --scene aov); raysynth renders its
 label layers (instance, class, depth, distance, normals, albedo, position, coverage) with
 spp 1 and max depth 1, labels record off. Render seconds exclude compilation (one warm-up).
 """

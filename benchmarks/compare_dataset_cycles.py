@@ -23,7 +23,7 @@ camera that sees enough objects). Each scene is written to DIR/scene_K.json and 
   ``--no-passes``. Seconds per image = scene build + render.
 
 one after the other (raysynth, then Cycles, per scene), both with all cores. Every timed render
-waits for an idle machine first (/work/shared/peers/contention.py; ``--no-wait`` disables it) and
+waits for an idle machine first (../shared/peers/contention.py; ``--no-wait`` disables it) and
 records the cores other processes used meanwhile ("foreign") and its own CPU seconds; on a busy
 machine the CPU-seconds ratio is the steadier figure. Images: DIR/scene_K_{raysynth,cycles}.png and
 DIR/scene_K_pair.png (raysynth left, Cycles right), with each image's mean sRGB value as a sanity
@@ -45,11 +45,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 CYCLES_SCRIPT = ROOT / "benchmarks" / "cycles_scene.py"
-PEERS_SCRIPTS = Path(os.environ.get("PEERS_SCRIPTS", "/work/shared/peers"))
+PEERS_SCRIPTS = Path(os.environ.get("PEERS_SCRIPTS", str(Path(__file__).resolve().parents[2] / "shared" / "peers")))
 
 
 def load_contention():
-    """The peers' idle-machine guard, or None when /work/shared/peers is not there."""
+    """The peers' idle-machine guard, or None when ../shared/peers is not there."""
     if not (PEERS_SCRIPTS / "contention.py").exists():
         return None
     sys.path.insert(0, str(PEERS_SCRIPTS))

@@ -103,7 +103,7 @@ def parse_args(argv=None):
     ap.add_argument("--no-wait", action="store_true", help="do not wait for an idle machine before rendering")
     ap.add_argument("--raysynth-root", default=os.path.dirname(HERE),
                     help="raysynth checkout, for procedural and file meshes (default: this script's repo)")
-    ap.add_argument("--peers-dir", default=os.environ.get("PEERS_SCRIPTS", "/work/shared/peers"),
+    ap.add_argument("--peers-dir", default=os.environ.get("PEERS_SCRIPTS", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "peers")),
                     help="folder with contention.py (idle-machine gating); skipped when absent")
     return ap.parse_args(argv)
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Convert Mitsuba Cornell-box EXRs written by /work/shared/peers/bench_mitsuba.py to .npy
+"""Convert Mitsuba Cornell-box EXRs written by ../shared/peers/bench_mitsuba.py to .npy
 (linear float32, HxWx3) and print the RMSE of the 64-spp images against the 1024-spp reference.
 
 Run with the Mitsuba venv (needs mitsuba for EXR reading):
@@ -34,7 +34,7 @@ import sys
 import numpy as np
 import mitsuba as mi
 
-PEERS_SRC = os.environ.get("PEERS_SRC", "/work/shared/peers")
+PEERS_SRC = os.environ.get("PEERS_SRC", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "peers"))
 
 
 def load_exr(path):

@@ -8,7 +8,7 @@ Runs in the Warp peer's venv (``.peers/venv_warp``, warp-lang CPU), one process 
                                 [--idle-timeout 10] [--tries 2]
 
 Build: ``wp.Mesh(points=pts, indices=idx, bvh_constructor=ctor)`` on device "cpu", the
-constructor ``/work/shared/peers/bench_warp.py`` times (points / indices are wp.arrays made
+constructor ``../shared/peers/bench_warp.py`` times (points / indices are wp.arrays made
 beforehand; Warp's CPU default is SAH with 4 triangles per leaf). One warm-up build of a tiny
 mesh and one of the measured mesh come first; the figure is the median of --reps builds.
 Ray casting: the kernel of bench_warp.py (one ray per thread, ``wp.mesh_query_ray``, closest
@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-PEERS_SCRIPTS = os.environ.get("PEERS_SCRIPTS", "/work/shared/peers")
+PEERS_SCRIPTS = os.environ.get("PEERS_SCRIPTS", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "peers"))
 sys.path.insert(0, PEERS_SCRIPTS)
 import contention  # noqa: E402
 

@@ -36,6 +36,12 @@ def _safe_inverse(x):
 
 
 @kernel
+def _inverse_direction(rd):
+    """Per-axis reciprocals of the ray direction for the slab tests."""
+    return _safe_inverse(rd[0]), _safe_inverse(rd[1]), _safe_inverse(rd[2])
+
+
+@kernel
 def _slab(boxes, record, col, ox, oy, oz, ix, iy, iz, tmax):
     """Entry distance of the ray into the box at boxes[record, col:col + 6], or -1 if it misses
     within (0, tmax)."""
@@ -111,9 +117,7 @@ def _make_trace_hit(inline):
         ro_w = ro
         rd_w = rd
         ox, oy, oz = ro[0], ro[1], ro[2]
-        ix = _safe_inverse(rd[0])
-        iy = _safe_inverse(rd[1])
-        iz = _safe_inverse(rd[2])
+        ix, iy, iz = _inverse_direction(rd)
         best_t = tmax
         best_prim = NO_HIT
         best_inst = NO_HIT
@@ -130,9 +134,7 @@ def _make_trace_hit(inline):
                 inst_base = top
                 ro, rd = _ray_in(scene, inst, ro_w, rd_w)
                 ox, oy, oz = ro[0], ro[1], ro[2]
-                ix = _safe_inverse(rd[0])
-                iy = _safe_inverse(rd[1])
-                iz = _safe_inverse(rd[2])
+                ix, iy, iz = _inverse_direction(rd)
                 record = scene.inst_info[inst, INST_ROOT]
             rec = np.uint64(record)   # unsigned: indexing without the negative-index fix-up
             offset_a = links[rec, 12]
@@ -179,9 +181,7 @@ def _make_trace_hit(inline):
                     ro = ro_w
                     rd = rd_w
                     ox, oy, oz = ro[0], ro[1], ro[2]
-                    ix = _safe_inverse(rd[0])
-                    iy = _safe_inverse(rd[1])
-                    iz = _safe_inverse(rd[2])
+                    ix, iy, iz = _inverse_direction(rd)
                 top -= 1
                 record = stack[top]
             else:
@@ -229,9 +229,7 @@ def mark_objects_along_ray(scene, ro, rd, stack, bits, y, x):
     ro_w = ro
     rd_w = rd
     ox, oy, oz = ro[0], ro[1], ro[2]
-    ix = _safe_inverse(rd[0])
-    iy = _safe_inverse(rd[1])
-    iz = _safe_inverse(rd[2])
+    ix, iy, iz = _inverse_direction(rd)
     inst = NO_HIT
     inst_obj = 0
     inst_base = 0
@@ -244,9 +242,7 @@ def mark_objects_along_ray(scene, ro, rd, stack, bits, y, x):
             inst_base = top
             ro, rd = _ray_in(scene, inst, ro_w, rd_w)
             ox, oy, oz = ro[0], ro[1], ro[2]
-            ix = _safe_inverse(rd[0])
-            iy = _safe_inverse(rd[1])
-            iz = _safe_inverse(rd[2])
+            ix, iy, iz = _inverse_direction(rd)
             record = scene.inst_info[inst, INST_ROOT]
         for child in range(2):
             offset = links[record, 12 + 2 * child]
@@ -281,9 +277,7 @@ def mark_objects_along_ray(scene, ro, rd, stack, bits, y, x):
             ro = ro_w
             rd = rd_w
             ox, oy, oz = ro[0], ro[1], ro[2]
-            ix = _safe_inverse(rd[0])
-            iy = _safe_inverse(rd[1])
-            iz = _safe_inverse(rd[2])
+            ix, iy, iz = _inverse_direction(rd)
         if top == 0:
             break
         top -= 1

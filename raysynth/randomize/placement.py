@@ -11,8 +11,8 @@ lower bound, within ``GJK_TOL`` of the true Euclidean distance) is at least ``ga
 is the half-space y <= 0: "ground" mode rests every object on it exactly (the lowest point of its
 collider at y = 0), "volume" mode keeps whole objects inside an axis-aligned box that lies above it.
 
-Rotations are unit quaternions (w, x, y, z); :func:`quat_matrix` is the same formula as the
-renderer's, so the placed pose is exactly the rendered one.
+Rotations are unit quaternions (w, x, y, z); ``quat_matrix`` is the renderer's own
+``compile.quaternion_matrix``, so the placed pose is exactly the rendered one.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ..compile import quaternion_matrix as quat_matrix  # the renderer's own formula
 from ..errors import SceneError
 
 #: Absolute tolerance of :func:`gjk_distance` (scene units).
@@ -32,16 +33,6 @@ _TINY = 1e-300
 
 
 # ----------------------------------------------------------------------------- rotations
-def quat_matrix(q) -> np.ndarray:
-    """Rotation matrix (3, 3) of the quaternion (w, x, y, z), normalized first."""
-    w, x, y, z = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-    ])
-
-
 def quat_mul(a, b) -> np.ndarray:
     """Hamilton product a * b: the rotation b followed by a."""
     aw, ax, ay, az = a

@@ -16,6 +16,7 @@ from typing import Optional, Union
 
 import numpy as np
 
+from ..compile import euler_matrix
 from ..errors import SceneError
 from ..spec.scene import Transform
 from .config import (
@@ -214,14 +215,6 @@ def _object_dict(cfg: RandomizerConfig, p: Placed, info: dict, material: dict, n
 
 
 # ----------------------------------------------------------------------------- static geometry
-def _euler(degrees) -> np.ndarray:
-    """R = Rz @ Ry @ Rx (degrees), the scene format's Euler convention."""
-    ax, ay, az = np.radians(np.asarray(degrees, dtype=np.float64))
-    cx, sx, cy, sy, cz, sz = math.cos(ax), math.sin(ax), math.cos(ay), math.sin(ay), math.cos(az), math.sin(az)
-    return (np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]]) @ np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-            @ np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]]))
-
-
 def static_collider(obj) -> Optional[Collider]:
     """A collider containing an analytic static object (None for meshes: not obstacles).
 
@@ -237,7 +230,7 @@ def static_collider(obj) -> Optional[Collider]:
         m = np.asarray(tf.matrix, dtype=np.float64)
         radius = float(np.linalg.norm(m[:3, :3], 2) * np.linalg.norm(canon))
         return Collider("sphere", [radius], m[:3, 3])
-    rot = quat_matrix(tf.quaternion) if tf.quaternion is not None else _euler(tf.rotate)
+    rot = quat_matrix(tf.quaternion) if tf.quaternion is not None else euler_matrix(tf.rotate)
     s = np.asarray(tf.scale, dtype=np.float64)
     half = np.asarray(canon) * s
     dims = {"sphere": lambda: [half.max()], "box": lambda: half, "quad": lambda: half[:2],
