@@ -21,11 +21,11 @@ from numba import prange, types
 from numba.extending import intrinsic
 
 from ._jit import host_jit, parallel_host_jit
-from .accel.bvh import build_bvh, bvh_stats
-from .accel.layout import _aligned_empty, pair_layout
+from .accel.bvh import build_bvh
+from .accel.layout import _aligned_empty, pair_layout, wide_layout
 from .assets.mesh_io import MeshFormatError, mesh_from_arrays, read_mesh
 from .assets.procedural import make as make_procedural
-from .errors import SceneError
+from .errors import RaysynthError, SceneError
 from .kernels import tags as T
 from .textures import (TextureTable, diffuse_texture_columns, environment_image_columns, mesh_uses_mtl,
                        mtl_material_rows, triangle_uvs)
@@ -35,13 +35,13 @@ from .spec import scene as S
 class SceneArrays(NamedTuple):
     """Everything the kernels read, as flat arrays (layouts in ``raysynth.kernels.tags``)."""
 
-    bvh_boxes: np.ndarray      # (k, 16) float32 BVH records: boxes of both children (accel/layout.py)
-    bvh_links: np.ndarray      # (k, 16) int32 view of the same records: child (offset, count) pairs
+    bvh_boxes: np.ndarray      # (k, 32) float32 4-wide BVH records: child boxes (accel/layout.py)
+    bvh_links: np.ndarray      # (k, 32) int32 view of the same records: child (offset, count) pairs
     prim_order: np.ndarray     # (P,) int32 leaf slot -> primitive
     prim_info: np.ndarray      # (P, 3) int32 [kind, index, object]
     shape_xform: np.ndarray    # (S, 24) float32 object->world and world->object 3x4
     shape_param: np.ndarray    # (S, 4) float32 [caps, canonical area, |det|, -]
-    tri_geom: np.ndarray       # (T, 9) float32 world v0, e1, e2
+    tri_geom: np.ndarray       # (T, 9) float32 world corners v0, v1, v2
     tri_normals: np.ndarray    # (T, 9) float32 world unit vertex normals n0, n1, n2
     tri_part: np.ndarray       # (T,) int32 mesh part of each triangle (index into its object's parts)
     obj_info: np.ndarray       # (O, 4) int32 [material, class, light, smooth]
@@ -79,6 +79,7 @@ class CompiledScene:
     world_to_camera: np.ndarray  # (4, 4) float64, OpenCV camera axes
     objects: list = field(default_factory=list)      # per-object dicts (meta.json)
     class_names: list = field(default_factory=list)  # index = class id; 0 = "background"
+    stack_needed: int = 0        # most traversal stack entries a ray may use (<= STACK_SIZE)
 
     @property
     def n_triangles(self) -> int:
@@ -215,10 +216,10 @@ def _next_up(x):
 
 @parallel_host_jit
 def _triangle_geometry_kernel(vertices, faces, geom, lo, hi):
-    """Fill ``geom`` (m, 9) float32 [v0, e1, e2] and ``lo``, ``hi`` (m, 3) float32 padded boxes
-    of the triangles ``vertices[faces]``, one triangle per ``prange`` iteration, with the maths
-    of the NumPy code it replaces, bit for bit: float64 gather, edges and min/max, then
-    :func:`_pad_bounds`. Returns how many faces hold an index outside [-n, n) (their rows are
+    """Fill ``geom`` (m, 9) float32 [v0, v1, v2] and ``lo``, ``hi`` (m, 3) float32 padded boxes
+    of the triangles ``vertices[faces]``, one triangle per ``prange`` iteration: float64 gather
+    and min/max, then :func:`_pad_bounds`'s maths. A vertex shared by several triangles is the
+    same float32 value in each (what makes the watertight intersection watertight). Returns how many faces hold an index outside [-n, n) (their rows are
     left unwritten)."""
     n = vertices.shape[0]
     bad = 0
@@ -239,8 +240,8 @@ def _triangle_geometry_kernel(vertices, faces, geom, lo, hi):
             p1 = np.float64(vertices[ub, k])
             p2 = np.float64(vertices[uc, k])
             geom[i, k] = np.float32(p0)
-            geom[i, 3 + k] = np.float32(p1 - p0)
-            geom[i, 6 + k] = np.float32(p2 - p0)
+            geom[i, 3 + k] = np.float32(p1)
+            geom[i, 6 + k] = np.float32(p2)
             reach = max(reach, abs(min(p0, p1, p2)), abs(max(p0, p1, p2)))
         pad = 1e-6 * reach + 1e-12
         for k in range(3):
@@ -262,7 +263,7 @@ def triangle_geometry(vertices: np.ndarray, faces: np.ndarray):
 
     Returns
     -------
-    geom : (m, 9) float32 v0, e1 = v1 - v0, e2 = v2 - v0 (float64 differences, rounded once)
+    geom : (m, 9) float32 corners v0, v1, v2
     lo, hi : (m, 3) float32 triangle boxes padded outward by :func:`_pad_bounds`
     """
     vertices = np.asarray(vertices)
@@ -420,11 +421,10 @@ def _instanced_meshes(scene: S.Scene, meshes, mesh_of, mode: str) -> set:
 class _BottomLevel(NamedTuple):
     """An instanced mesh's object-space triangles and BVH, before linking into the scene."""
 
-    geom: np.ndarray       # (m, 9) float32 object-space v0, e1, e2
+    geom: np.ndarray       # (m, 9) float32 object-space corners v0, v1, v2
     normals: np.ndarray    # (m, 9) float32 object-space unit vertex normals (zeros: none)
     records: np.ndarray    # (k, 16) int32 paired-child records (links local to this tree)
     prim_order: np.ndarray  # (m,) int32 leaf slot -> triangle of this mesh
-    depth: int             # deepest leaf (root 0)
     cover_lo: np.ndarray   # (c, 3) float64 boxes that together cover the mesh (for world bounds)
     cover_hi: np.ndarray
 
@@ -451,7 +451,7 @@ def _bottom_level(mesh) -> _BottomLevel:
     cover = np.asarray(cover + frontier, dtype=np.int64)
     boxes = bvh.node_bounds[cover].astype(np.float64)
     return _BottomLevel(geom, normals, records_f.view(np.int32).copy(), np.asarray(bvh.prim_order, dtype=np.int32),
-                        bvh_stats(bvh)["max_depth"], boxes[:, :3], boxes[:, 3:])
+                        boxes[:, :3], boxes[:, 3:])
 
 
 def _instance_bounds(bottom: _BottomLevel, m_user: np.ndarray):
@@ -505,6 +505,15 @@ def _instance_links(top_records: np.ndarray, top_order: np.ndarray, prim_info: n
             boxes[new, 9:12] = np.max([it[1] for it in items[k + 1:]], axis=0)
             r, link, new = new, 14, new + 1
     return records, order
+
+
+def traversal_stack_needed(depths) -> int:
+    """Most traversal stack entries a ray may need (``kernels/traverse.py``): a visit pushes at
+    most 4 children and descends into one, so <= 3 per level above + 4; with instances, the
+    top tree's depth, the level of the instance link and the deepest bottom tree add up.
+    ``depths``: deepest wide record of each tree, the top level first (``wide_layout``)."""
+    levels = int(depths[0]) + (1 + int(max(depths[1:])) if len(depths) > 1 else 0)
+    return 3 * levels + 4
 
 
 def _link_levels(top_records: np.ndarray, top_order: np.ndarray, n_top_prims: int, bottoms: list, first_tri: int):
@@ -702,24 +711,30 @@ def compile_scene(
     lo_all = np.concatenate(bounds_lo).astype(np.float32)
     hi_all = np.concatenate(bounds_hi).astype(np.float32)
     bvh = build_bvh(lo_all, hi_all)
-    bvh_boxes, bvh_links = pair_layout(bvh.node_bounds, bvh.node_info)
+    _, paired = pair_layout(bvh.node_bounds, bvh.node_info)
     prim_order = np.ascontiguousarray(bvh.prim_order, dtype=np.int32)
     inst_info = np.zeros((len(inst_rows), T.INST_COLUMNS), dtype=np.int32)
+    roots = [0]
     if bottoms:
+        top_links, prim_order = _instance_links(paired.copy(), prim_order, prim_info, lo_all, hi_all)
+        _, paired, prim_order, bottom_rows, bottom_roots, firsts = _link_levels(
+            top_links, prim_order, len(prim_info), bottoms, n_tris)
+        roots += bottom_roots
+    bvh_boxes, bvh_links, wide_roots, depths = wide_layout(paired, roots)
+    stack_needed = traversal_stack_needed(depths)
+    if stack_needed > T.STACK_SIZE:
         # one traversal stack serves both levels: fall back to world-space copies if too deep
-        # (+3: an instance leaf of up to 4 primitives becomes a chain of up to 3 records)
-        if bvh_stats(bvh)["max_depth"] + 3 + max(b.depth for b in bottoms) + 2 > T.STACK_SIZE:
-            if settings.instancing == "always":
-                raise SceneError("render.instancing: the two-level BVH is too deep for the traversal stack "
-                                 "(use 'auto' or 'never')")
+        if bottoms and settings.instancing != "always":
             flat = scene.model_copy(update={"render": settings.model_copy(update={"instancing": "never"})})
             return compile_scene(flat, base_dir, spp=spp, seed=seed, width=width, height=height, max_depth=max_depth)
-        top_links, prim_order = _instance_links(bvh_links.copy(), prim_order, prim_info, lo_all, hi_all)
-        bvh_boxes, bvh_links, prim_order, bottom_rows, roots, firsts = _link_levels(
-            top_links, prim_order, len(prim_info), bottoms, n_tris)
+        if bottoms:
+            raise SceneError("render.instancing: the two-level BVH is too deep for the traversal stack "
+                             "(use 'auto' or 'never')")
+        raise SceneError(f"the scene's BVH is too deep for the traversal stack ({stack_needed} > {T.STACK_SIZE} entries)")
+    if bottoms:
         prim_info = np.ascontiguousarray(np.concatenate([prim_info] + bottom_rows).astype(np.int32))
         inst_info[:] = inst_rows
-        inst_info[:, T.INST_ROOT] = np.asarray(roots)[inst_info[:, T.INST_MESH]]
+        inst_info[:, T.INST_ROOT] = wide_roots[1:][inst_info[:, T.INST_MESH]]
         inst_info[:, T.INST_FIRST_TRI] = np.asarray(firsts)[inst_info[:, T.INST_MESH]]
         tri_chunks += [b.geom for b in bottoms]
         tri_normal_chunks += [b.normals for b in bottoms]
@@ -874,28 +889,44 @@ def compile_scene(
     return CompiledScene(
         arrays=arrays, width=width, height=height, spp=spp, seed=seed, max_depth=max_depth,
         exposure=settings.exposure, K=K, world_to_camera=w2c, objects=objects_meta, class_names=class_names,
+        stack_needed=stack_needed,
     )
 
 
-def triangle_scene_arrays(vertices: np.ndarray, faces: np.ndarray) -> SceneArrays:
-    """SceneArrays holding only a triangle mesh (for ray casting, no materials or lights).
+def triangle_scene_arrays(vertices: np.ndarray, faces: np.ndarray):
+    """SceneArrays holding only a triangle mesh (for ray casting, no materials or lights), its
+    triangles stored in BVH leaf order.
+
+    A leaf's triangles are then consecutive rows of ``tri_geom`` and ``prim_info`` (primitive
+    k is triangle row k, ``prim_order`` is the identity): ray casting reads them as one run
+    instead of two scattered lookups per triangle.
 
     Parameters
     ----------
     vertices : (n, 3) float world positions
-    faces : (m, 3) int vertex indices; primitive i is triangle i
+    faces : (m, 3) int vertex indices
+
+    Returns
+    -------
+    arrays : SceneArrays
+    triangle_of_row : (m,) int32, the index in ``faces`` of each triangle row
     """
     geom, lo, hi = triangle_geometry(vertices, faces)
     bvh = build_bvh(lo, hi)
+    _, paired = pair_layout(bvh.node_bounds, bvh.node_info)
+    bvh_boxes, bvh_links, _, depths = wide_layout(paired, [0])
+    if traversal_stack_needed(depths) > T.STACK_SIZE:
+        raise RaysynthError("the mesh's BVH is too deep for the traversal stack")
+    triangle_of_row = np.ascontiguousarray(bvh.prim_order, dtype=np.int32)
+    geom = geom[triangle_of_row]
     count = len(faces)
     prim_info = np.zeros((count, 3), dtype=np.int32)
     prim_info[:, T.PRIM_KIND] = T.TRIANGLE
     prim_info[:, T.PRIM_INDEX] = np.arange(count, dtype=np.int32)
     empty = lambda *shape, dt=np.float32: np.zeros(shape, dtype=dt)  # noqa: E731
-    bvh_boxes, bvh_links = pair_layout(bvh.node_bounds, bvh.node_info)
-    return SceneArrays(
+    arrays = SceneArrays(
         bvh_boxes=bvh_boxes, bvh_links=bvh_links,
-        prim_order=np.ascontiguousarray(bvh.prim_order), prim_info=prim_info,
+        prim_order=np.arange(count, dtype=np.int32), prim_info=prim_info,
         shape_xform=empty(0, 24), shape_param=empty(0, 4), tri_geom=geom, tri_normals=empty(0, 9),
         tri_part=empty(count, dt=np.int32),
         obj_info=empty(1, 4, dt=np.int32), obj_xform=empty(1, 12),
@@ -906,3 +937,4 @@ def triangle_scene_arrays(vertices: np.ndarray, faces: np.ndarray) -> SceneArray
         tex_info=empty(0, T.TI_COLUMNS, dt=np.int32), tex_params=empty(0, T.TP_COLUMNS), texels=empty(0),
         tri_uvs=empty(0, 6), tri_material=empty(0, dt=np.int32), obj_mtl=np.full(1, -1, dtype=np.int32),
     )
+    return arrays, triangle_of_row

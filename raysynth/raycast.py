@@ -44,7 +44,8 @@ class RayCaster:
             raise RaysynthError("vertices must be finite")
         if faces.min() < 0 or faces.max() >= len(vertices):
             raise RaysynthError(f"faces index outside [0, {len(vertices)})")
-        self.arrays = triangle_scene_arrays(vertices, faces)
+        # kernel arrays, triangles in BVH leaf order; triangle_of_row maps a row back to faces
+        self.arrays, self.triangle_of_row = triangle_scene_arrays(vertices, faces)
 
     def intersect_closest(self, ray_origins, ray_directions, t_max: Optional[np.ndarray] = None,
                           threads: Optional[int] = None):
@@ -59,7 +60,8 @@ class RayCaster:
         from .backends.cpu import cast_rays
 
         origins, directions = _as_rays(ray_origins, ray_directions)
-        t, index_tri, _, u, v = cast_rays(self.arrays, origins, directions, t_max, any_hit=False, threads=threads)
+        t, row, _, u, v = cast_rays(self.arrays, origins, directions, t_max, any_hit=False, threads=threads)
+        index_tri = np.where(row >= 0, self.triangle_of_row[np.maximum(row, 0)], row)
         return t, index_tri, u, v
 
     def intersect_any(self, ray_origins, ray_directions, t_max: Optional[np.ndarray] = None,

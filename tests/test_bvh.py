@@ -6,7 +6,7 @@ inline triangle meshes) are compiled with :func:`raysynth.render.prepare`. Small
 wrappers then trace many rays through the BVH (closest hit and any hit) and through every
 primitive in turn (``intersect_prim``), for origins inside and outside the scene, axis-aligned
 directions with exactly zero components, and origins lying exactly on the planes of BVH node
-boxes (read from the paired-child records of ``raysynth.accel.layout``).
+boxes (read from the wide records of ``raysynth.accel.layout``).
 
 Closest hit: the same t (``intersect_prim`` computes t from the same float32 inputs, so t must be
 equal up to 1e-6 relative; it is in fact bit-identical) and the same primitive unless two
@@ -35,10 +35,11 @@ F32 = np.float32
 @numba.njit(cache=True)
 def _trace_many(scene, ros, rds, tmaxs, any_hit, out_t, out_prim):
     stack = np.zeros(T.STACK_SIZE, dtype=np.int32)
+    stack_t = np.zeros(T.STACK_SIZE, dtype=np.float32)
     for i in range(ros.shape[0]):
         ro = (ros[i, 0], ros[i, 1], ros[i, 2])
         rd = (rds[i, 0], rds[i, 1], rds[i, 2])
-        t, prim, _, _ = trace(scene, ro, rd, tmaxs[i], stack, any_hit)
+        t, prim, _, _ = trace(scene, ro, rd, tmaxs[i], stack, stack_t, any_hit)
         out_t[i] = t
         out_prim[i] = prim
 
@@ -78,6 +79,7 @@ def _leave_surface(scene, prims, aim_o, aim_d, dirs, out_self_prim, out_trace_pr
     offset_origin(p, ng, dir); record its t against the same primitive and the primitive that
     the BVH finds first."""
     stack = np.zeros(T.STACK_SIZE, dtype=np.int32)
+    stack_t = np.zeros(T.STACK_SIZE, dtype=np.float32)
     for k in range(prims.shape[0]):
         ro = (aim_o[k, 0], aim_o[k, 1], aim_o[k, 2])
         rd = (aim_d[k, 0], aim_d[k, 1], aim_d[k, 2])
@@ -101,7 +103,7 @@ def _leave_surface(scene, prims, aim_o, aim_d, dirs, out_self_prim, out_trace_pr
             o = offset_origin(p, ng, d)
             t_self, _, _ = intersect_prim(scene, prims[k], o, d, BIG)
             out_self_prim[k, j] = t_self
-            _, hit, _, _ = trace(scene, o, d, BIG, stack, False)
+            _, hit, _, _ = trace(scene, o, d, BIG, stack, stack_t, False)
             out_trace_prim[k, j] = hit
 
 
@@ -199,11 +201,14 @@ def _unit(v):
 
 
 def node_boxes(arrays) -> np.ndarray:
-    """(m, 6) float32 boxes of every BVH node below the root (both children of every record of
-    ``raysynth.accel.layout``; an absent child B has count -1)."""
+    """(m, 6) float32 boxes of every BVH node below the root (every present child of every wide
+    record of ``raysynth.accel.layout``; an absent child has count -1)."""
     boxes, links = arrays.bvh_boxes, arrays.bvh_links
-    present_b = links[:, 15] >= 0
-    return np.concatenate([boxes[:, 0:6], boxes[present_b, 6:12]])
+    out = []
+    for c in range(4):
+        present = links[:, 25 + 2 * c] >= 0
+        out.append(boxes[present][:, [c, 4 + c, 8 + c, 12 + c, 16 + c, 20 + c]])
+    return np.concatenate(out)
 
 
 def random_rays(arrays, seed: int, n: int = 1500):
@@ -389,3 +394,42 @@ def test_rays_leaving_convex_primitives_do_not_rehit_them(compiled):
     )
     same = valid[:, None] & (trace_prim == prims[:, None])
     assert not same.any(), f"{same.sum()} traced rays report the primitive they left as their first hit"
+
+
+def test_wide_records_hold_every_primitive_once_in_nested_boxes(compiled):
+    """The 4-wide records: every primitive slot lies in exactly one leaf, every child box holds
+    the boxes of what lies below it, absent children have empty boxes, and the reported depth
+    bounds the traversal stack."""
+    from raysynth.compile import traversal_stack_needed
+
+    _, arrays = compiled
+    boxes, links = arrays.bvh_boxes.astype(np.float64), arrays.bvh_links
+    n_slots = len(arrays.prim_order)
+    seen = np.zeros(n_slots, dtype=np.int64)
+
+    def child_box(r, c):
+        return boxes[r, [c, 4 + c, 8 + c]], boxes[r, [12 + c, 16 + c, 20 + c]]
+
+    stack, depth_max = [(0, 0)], 0
+    while stack:
+        r, depth = stack.pop()
+        depth_max = max(depth_max, depth)
+        for c in range(4):
+            offset, count = links[r, 24 + 2 * c], links[r, 25 + 2 * c]
+            lo, hi = child_box(r, c)
+            if count < 0:
+                assert (lo == np.inf).all() and (hi == -np.inf).all()
+                continue
+            assert (lo <= hi).all()
+            if count > 0:
+                seen[offset:offset + count] += 1
+            else:
+                assert offset > r   # children after their parent: the walk ends
+                for k in range(4):
+                    if links[offset, 25 + 2 * k] >= 0:
+                        clo, chi = child_box(offset, k)
+                        assert (lo <= clo).all() and (chi <= hi).all()
+                stack.append((offset, depth + 1))
+    assert (seen == 1).all()
+    assert traversal_stack_needed([depth_max]) <= T.STACK_SIZE
+    assert len(arrays.bvh_boxes) < n_slots / 2   # wide: far fewer records than binary nodes

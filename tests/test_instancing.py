@@ -164,10 +164,11 @@ def test_instanced_amodal_masks_see_through_occluders(renders):
 @numba.njit  # no disk cache: it would not see kernel edits (keyed on this file only)
 def _trace_many(scene, ros, rds, tmaxs, any_hit, out_t, out_obj, out_prim, out_inst):
     stack = np.zeros(T.STACK_SIZE, dtype=np.int32)
+    stack_t = np.zeros(T.STACK_SIZE, dtype=np.float32)
     for i in range(ros.shape[0]):
         ro = (ros[i, 0], ros[i, 1], ros[i, 2])
         rd = (rds[i, 0], rds[i, 1], rds[i, 2])
-        t, prim, inst, _, _ = trace_hit(scene, ro, rd, tmaxs[i], stack, any_hit)
+        t, prim, inst, _, _ = trace_hit(scene, ro, rd, tmaxs[i], stack, stack_t, any_hit)
         out_t[i] = t
         out_prim[i] = prim
         out_inst[i] = inst
@@ -178,10 +179,11 @@ def _trace_many(scene, ros, rds, tmaxs, any_hit, out_t, out_obj, out_prim, out_i
 def _normals_many(scene, ros, rds, out_ng):
     """World geometric normal (by winding) of each ray's closest hit."""
     stack = np.zeros(T.STACK_SIZE, dtype=np.int32)
+    stack_t = np.zeros(T.STACK_SIZE, dtype=np.float32)
     for i in range(ros.shape[0]):
         ro = (ros[i, 0], ros[i, 1], ros[i, 2])
         rd = (rds[i, 0], rds[i, 1], rds[i, 2])
-        t, prim, inst, u, v = trace_hit(scene, ro, rd, BIG, stack, False)
+        t, prim, inst, u, v = trace_hit(scene, ro, rd, BIG, stack, stack_t, False)
         if prim >= 0:
             _, ng, _, _, _ = surface_at_hit(scene, prim, inst, ro, rd, t, u, v)
             out_ng[i, 0], out_ng[i, 1], out_ng[i, 2] = ng
@@ -299,7 +301,7 @@ def random_rays(arrays, seed: int, n: int = 1500):
     tri = inst[k, T.INST_FIRST_TRI] + rng.integers(inst[k, T.INST_TRI_COUNT])
     g = arrays.tri_geom[tri].astype(np.float64)
     b = rng.dirichlet([1, 1, 1], size=n)
-    p_obj = g[:, 0:3] + b[:, 1:2] * g[:, 3:6] + b[:, 2:3] * g[:, 6:9]
+    p_obj = b[:, 0:1] * g[:, 0:3] + b[:, 1:2] * g[:, 3:6] + b[:, 2:3] * g[:, 6:9]   # corners v0, v1, v2
     xf = arrays.inst_xform[k].astype(np.float64)
     to_world = xf[:, :12].reshape(-1, 3, 4)
     target = np.einsum("nij,nj->ni", to_world[:, :, :3], p_obj) + to_world[:, :, 3]
@@ -329,8 +331,8 @@ def ray_arrays():
     flat = prepare(flatten(scene)).arrays
     assert len(inst.inst_info) == len(PLACEMENTS) + 13 and len(flat.inst_info) == 0
     # co-located instances share leaves: the top level got chain records (instance links)
-    top = inst.bvh_links[:, [12, 14]]
-    assert (top <= -2).sum() == len(inst.inst_info)
+    links = inst.bvh_links[:, 24:32]
+    assert ((links[:, 0::2] <= -2) & (links[:, 1::2] == 0)).sum() == len(inst.inst_info)
     return inst, flat
 
 
@@ -359,7 +361,7 @@ def test_closest_hit_equals_brute_force(ray_arrays, finite_tmax):
     # the incidence angle (t of a grazing ray is ill-conditioned)
     scale = np.abs(ft) + np.linalg.norm(ros, axis=1) / np.linalg.norm(rds, axis=1)
     g = flat.tri_geom[np.maximum(ftri, 0)].astype(np.float64)
-    n = np.cross(g[:, 3:6], g[:, 6:9])
+    n = np.cross(g[:, 3:6] - g[:, 0:3], g[:, 6:9] - g[:, 0:3])
     cos = np.abs((n * rds).sum(1)) / np.linalg.norm(n, axis=1) / np.linalg.norm(rds, axis=1)
     cos = np.where(ftri >= 0, np.maximum(cos, 1e-3), 1.0)
     same = (obj == fobj) & np.where(obj >= 0, np.abs(t - ft) <= 1e-5 * scale / cos, True)
@@ -459,8 +461,11 @@ def test_same_content_is_shared_whatever_its_source(tmp_path):
 def test_too_deep_for_the_stack_falls_back_to_copies(monkeypatch):
     from raysynth.errors import SceneError
 
-    monkeypatch.setattr(T, "STACK_SIZE", 8)   # the compiler's check only; kernels are not run
+    need = {mode: prepare(_with_instancing(instanced_scene(), mode)).stack_needed for mode in ("never", "auto", "always")}
+    assert need["auto"] > need["never"]   # this scene's two-level tree is deeper than its flat one
+    monkeypatch.setattr(T, "STACK_SIZE", need["auto"] - 1)   # the compiler's check only
     flat = prepare(instanced_scene())
     assert len(flat.arrays.inst_info) == 0 and not any(o.get("instanced") for o in flat.objects)
-    with pytest.raises(SceneError, match="too deep"):
+    monkeypatch.setattr(T, "STACK_SIZE", need["always"] - 1)
+    with pytest.raises(SceneError, match="render.instancing: the two-level BVH is too deep"):
         prepare(_with_instancing(instanced_scene(), "always"))

@@ -1,9 +1,7 @@
-"""The traversal layout of a BVH: one 64-byte record per interior node, holding both children.
+"""The traversal layout of a BVH: paired-child records, then 4-wide records.
 
-``build_bvh`` writes a plain depth-first tree (one box per node). Traversal instead wants, at
-each step, the boxes of *both* children of the node it stands on, and wants them in one cache
-line. ``pair_layout`` converts the tree into records of 16 words (64 bytes, one cache line when
-the array is 64-byte aligned)::
+``build_bvh`` writes a plain depth-first tree (one box per node). ``pair_layout`` converts it
+into records of 16 words (64 bytes), one per interior node, holding both children::
 
     words 0..5    box of child A (min xyz, max xyz), float32
     words 6..11   box of child B
@@ -14,7 +12,12 @@ A child with ``count > 0`` is a leaf: primitives ``prim_order[offset:offset + co
 with ``count == 0`` is interior: ``offset`` is its record index. ``count == -1`` marks an absent
 child (only in a one-leaf tree, whose root record holds the leaf as child A). Leaves get no
 record of their own, so a tree with n leaves has n - 1 records (1 if n == 1). Record 0 is the
-root. The float32 and int32 arrays returned are two views of the same memory.
+root. The float32 and int32 arrays returned are two views of the same memory. The compiler
+edits this form (instance links, bottom-level trees appended to one table).
+
+``wide_layout`` then collapses the paired records into the records the kernels traverse: four
+children per 128-byte record, their bounds stored axis by axis, so one visit tests four boxes
+and a tree is about half as deep (fewer, larger steps; measured in benchmarks/README.md).
 """
 from __future__ import annotations
 
@@ -68,11 +71,11 @@ def _fill(node_bounds, node_info, record_of, words_f, words_i):
                 words_i[r, link + 1] = 0
 
 
-def _aligned_empty(rows: int) -> np.ndarray:
-    """(rows, 16) float32 zeros whose first byte is 64-byte aligned."""
-    raw = np.zeros(rows * RECORD_WORDS + 16, dtype=np.float32)
+def _aligned_empty(rows: int, words: int = RECORD_WORDS) -> np.ndarray:
+    """(rows, words) float32 zeros whose first byte is 64-byte aligned."""
+    raw = np.zeros(rows * words + 16, dtype=np.float32)
     shift = (-raw.ctypes.data % 64) // 4
-    return raw[shift:shift + rows * RECORD_WORDS].reshape(rows, RECORD_WORDS)
+    return raw[shift:shift + rows * words].reshape(rows, words)
 
 
 def pair_layout(node_bounds: np.ndarray, node_info: np.ndarray):
@@ -101,3 +104,210 @@ def pair_layout(node_bounds: np.ndarray, node_info: np.ndarray):
     records_i = records_f.view(np.int32)
     _fill(node_bounds, node_info, record_of, records_f, records_i)
     return records_f, records_i
+
+
+# ------------------------------------------------------------------------- wide (4-child) records
+#: Words per wide record: 24 float32 child bounds + 4 (offset, count) int32 links = 128 bytes.
+WIDE_WORDS = 32
+#: Column of the first link word: child c's (offset, count) are words LINKS + 2c, LINKS + 2c + 1.
+WIDE_LINKS = 24
+#: A subtree of at most this many primitives in contiguous slots may become one leaf ...
+LEAF_MERGE = 4
+#: ... when the surface area heuristic says so, with the visit of a record costing this many
+#: primitive intersections (a wide visit tests four boxes: about one triangle's work).
+MERGE_VISIT_COST = 1.0
+
+
+@host_jit
+def _box_area(x0, y0, z0, x1, y1, z1):
+    dx = np.float64(x1) - np.float64(x0)
+    dy = np.float64(y1) - np.float64(y0)
+    dz = np.float64(z1) - np.float64(z0)
+    return dx * dy + dy * dz + dz * dx
+
+
+@host_jit
+def _mergeable(rec_f, rec_i, n_binary, first, total):
+    """For each binary record, first[r] / total[r] = the slots of its subtree if that subtree
+    should become one leaf; total[r] = 0 otherwise. It should when it holds only leaves, in
+    contiguous slots, at most LEAF_MERGE primitives, and intersecting them all costs no more
+    than walking the subtree (SAH: a leaf of n costs n A, a record MERGE_VISIT_COST A plus its
+    children, A = surface area). Children come after their parents in the table, so one
+    backward sweep sees them first."""
+    cost = np.zeros(n_binary, dtype=np.float64)   # SAH cost of walking each record's subtree
+    for r in range(n_binary - 1, -1, -1):
+        total[r] = 0
+        area = _box_area(min(rec_f[r, 0], rec_f[r, 6]), min(rec_f[r, 1], rec_f[r, 7]), min(rec_f[r, 2], rec_f[r, 8]),
+                         max(rec_f[r, 3], rec_f[r, 9]), max(rec_f[r, 4], rec_f[r, 10]), max(rec_f[r, 5], rec_f[r, 11]))
+        cost[r] = MERGE_VISIT_COST * area
+        ok = rec_i[r, 15] >= 0
+        f0 = n0 = f1 = n1 = 0
+        for side in range(2):
+            offset = rec_i[r, 12 + 2 * side]
+            count = rec_i[r, 13 + 2 * side]
+            b = 6 * side
+            child_area = _box_area(rec_f[r, b], rec_f[r, b + 1], rec_f[r, b + 2],
+                                   rec_f[r, b + 3], rec_f[r, b + 4], rec_f[r, b + 5])
+            f, n = 0, 0
+            if count > 0:
+                f, n = offset, count
+                cost[r] += count * child_area
+            elif count == 0 and offset >= 0:
+                cost[r] += cost[offset]
+                if total[offset] > 0:
+                    f, n = first[offset], total[offset]
+                else:
+                    ok = False
+            else:
+                ok = False
+            if side == 0:
+                f0, n0 = f, n
+            else:
+                f1, n1 = f, n
+        if ok and f0 + n0 == f1 and n0 + n1 <= LEAF_MERGE and (n0 + n1) * area <= cost[r]:
+            first[r] = f0
+            total[r] = n0 + n1
+            cost[r] = (n0 + n1) * area
+
+
+@host_jit
+def _slot_area(rec_f, r, side):
+    b = 6 * side
+    dx = rec_f[r, b + 3] - rec_f[r, b + 0]
+    dy = rec_f[r, b + 4] - rec_f[r, b + 1]
+    dz = rec_f[r, b + 5] - rec_f[r, b + 2]
+    return dx * dy + dy * dz + dz * dx
+
+
+@host_jit
+def _widen(rec_f, rec_i, roots, first, total, out_f, out_i, root_of, depth_of):
+    """Collapse binary records into wide ones, tree by tree (``roots``: binary root records).
+
+    A wide record starts from the two children of a binary record and repeatedly replaces its
+    interior child of largest surface area by that child's two children, up to four. Children
+    that are mergeable subtrees become leaves. Wide records are numbered depth-first with the
+    children of one record consecutive. Returns the number of wide records; root_of[j] is the
+    wide record of roots[j], depth_of[w] the depth of wide record w in its tree."""
+    n_out = 0
+    todo = np.empty(out_f.shape[0], dtype=np.int64)        # binary record of each wide one
+    wide_stack = np.empty(out_f.shape[0], dtype=np.int64)  # wide records still to fill
+    slot_r = np.empty(4, dtype=np.int64)                   # children of one wide record as
+    slot_s = np.empty(4, dtype=np.int64)                   # (binary record, side 0 / 1)
+    for j in range(roots.shape[0]):
+        root_of[j] = n_out
+        depth_of[n_out] = 0
+        wide_stack[0] = n_out
+        todo[n_out] = roots[j]
+        n_out += 1
+        height = 1
+        while height > 0:
+            height -= 1
+            w = wide_stack[height]
+            r = todo[w]
+            # gather up to 4 children
+            n = 0
+            for side in range(2):
+                if rec_i[r, 13 + 2 * side] >= 0:
+                    slot_r[n] = r
+                    slot_s[n] = side
+                    n += 1
+            while n < 4:
+                best = -1
+                best_area = np.float32(-1.0)
+                for k in range(n):
+                    offset = rec_i[slot_r[k], 12 + 2 * slot_s[k]]
+                    count = rec_i[slot_r[k], 13 + 2 * slot_s[k]]
+                    if count == 0 and offset >= 0 and total[offset] == 0:
+                        area = _slot_area(rec_f, slot_r[k], slot_s[k])
+                        if area > best_area:
+                            best_area = area
+                            best = k
+                if best < 0:
+                    break
+                child = rec_i[slot_r[best], 12 + 2 * slot_s[best]]
+                slot_r[best] = child
+                slot_s[best] = 0
+                slot_r[n] = child
+                slot_s[n] = 1
+                n += 1
+            # write the wide record: absent children get an empty box and count -1
+            for c in range(4):
+                if c >= n:
+                    for a in range(3):
+                        out_f[w, 4 * a + c] = np.inf
+                        out_f[w, 12 + 4 * a + c] = -np.inf
+                    out_i[w, 24 + 2 * c] = 0
+                    out_i[w, 25 + 2 * c] = -1
+                    continue
+                br = slot_r[c]
+                b = 6 * slot_s[c]
+                for a in range(3):
+                    out_f[w, 4 * a + c] = rec_f[br, b + a]
+                    out_f[w, 12 + 4 * a + c] = rec_f[br, b + 3 + a]
+                offset = rec_i[br, 12 + 2 * slot_s[c]]
+                count = rec_i[br, 13 + 2 * slot_s[c]]
+                if count == 0 and offset >= 0:
+                    if total[offset] > 0:     # a small subtree: one leaf
+                        out_i[w, 24 + 2 * c] = first[offset]
+                        out_i[w, 25 + 2 * c] = total[offset]
+                    else:                     # interior: a new wide record
+                        todo[n_out] = offset
+                        depth_of[n_out] = depth_of[w] + 1
+                        out_i[w, 24 + 2 * c] = n_out
+                        out_i[w, 25 + 2 * c] = 0
+                        n_out += 1
+                else:                         # leaf, instance link (offset <= -2)
+                    out_i[w, 24 + 2 * c] = offset
+                    out_i[w, 25 + 2 * c] = count
+            # visit this record's new children next (the last one first: depth-first order)
+            for c in range(n - 1, -1, -1):
+                child = out_i[w, 24 + 2 * c]
+                if out_i[w, 25 + 2 * c] == 0 and child >= 0:
+                    wide_stack[height] = child
+                    height += 1
+    return n_out
+
+
+def wide_layout(records_i: np.ndarray, roots) -> tuple:
+    """Convert paired-child records (:func:`pair_layout`, possibly several trees in one table,
+    with instance links) into 4-wide records of :data:`WIDE_WORDS` words (128 bytes)::
+
+        words 0..3    min x of children 0..3       words 12..15  max x of children 0..3
+        words 4..7    min y                        words 16..19  max y
+        words 8..11   min z                        words 20..23  max z
+        words 24..31  (offset, count) int32 per child, as in the paired records
+
+    A child with ``count > 0`` is a leaf (``prim_order[offset:offset + count]``), ``count == 0``
+    an interior child (``offset`` is its wide record) or, with ``offset <= -2``, an instance
+    link; ``count == -1`` an absent child, whose box is empty (+inf, -inf) so no ray enters it.
+    Leaf-only subtrees of at most :data:`LEAF_MERGE` primitives become one leaf where the
+    surface area heuristic prefers it (see ``_mergeable``).
+
+    Parameters
+    ----------
+    records_i : (k, 16) int32 paired records (the float32 view holds the boxes)
+    roots : sequence of int, the root record of each tree in the table (record 0 first)
+
+    Returns
+    -------
+    wide_f : (w, 32) float32 records (64-byte aligned); wide_i : (w, 32) int32 view of them
+    wide_roots : (len(roots),) int64 wide record of each root
+    max_depth : (len(roots),) int64 deepest wide record of each tree (root depth 0)
+    """
+    records_i = np.ascontiguousarray(records_i, dtype=np.int32)
+    records_f = records_i.view(np.float32)
+    roots = np.asarray(roots, dtype=np.int64)
+    k = len(records_i)
+    first = np.zeros(k, dtype=np.int64)
+    total = np.zeros(k, dtype=np.int64)
+    _mergeable(records_f, records_i, k, first, total)
+    out_f = _aligned_empty(k, WIDE_WORDS)
+    out_i = out_f.view(np.int32)
+    root_of = np.zeros(len(roots), dtype=np.int64)
+    depth_of = np.zeros(k, dtype=np.int64)
+    n = _widen(records_f, records_i, roots, first, total, out_f, out_i, root_of, depth_of)
+    ends = list(root_of[1:]) + [n]
+    max_depth = np.array([depth_of[a:b].max() for a, b in zip(root_of, ends)], dtype=np.int64)
+    wide_f = _aligned_empty(n, WIDE_WORDS)
+    wide_f[:] = out_f[:n]
+    return wide_f, wide_f.view(np.int32), root_of, max_depth

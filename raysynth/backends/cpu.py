@@ -24,15 +24,17 @@ TILE = 16
 
 
 @cpu_launcher
-def _render_tiles(scene, frame, tiles, first, count, stacks):
+def _render_tiles(scene, frame, tiles, first, count, stacks, stacks_t):
     """Render tiles[first:first + count]; tiles is (K, 4) int32 [x0, y0, x1, y1];
-    stacks is (>= count, STACK_SIZE) int32 traversal scratch, one row per tile."""
+    stacks / stacks_t are (>= count, STACK_SIZE) int32 / float32 traversal scratch, one row per
+    tile."""
     for k in prange(count):
         stack = stacks[k]
+        stack_t = stacks_t[k]
         x0, y0, x1, y1 = tiles[first + k, 0], tiles[first + k, 1], tiles[first + k, 2], tiles[first + k, 3]
         for y in range(y0, y1):
             for x in range(x0, x1):
-                render_pixel(scene, frame, x, y, stack)
+                render_pixel(scene, frame, x, y, stack, stack_t)
 
 
 def make_tiles(width: int, height: int, tile: int = TILE) -> np.ndarray:
@@ -63,9 +65,10 @@ def render_frame(arrays, frame, threads: Optional[int] = None,
     try:
         batch = max(4 * numba.get_num_threads(), 8)
         stacks = np.zeros((batch, STACK_SIZE), dtype=np.int32)
+        stacks_t = np.zeros((batch, STACK_SIZE), dtype=np.float32)
         for first in range(0, len(tiles), batch):
             count = min(batch, len(tiles) - first)
-            _render_tiles(arrays, frame, tiles, first, count, stacks)
+            _render_tiles(arrays, frame, tiles, first, count, stacks, stacks_t)
             if progress is not None:
                 done = tiles[first:first + count]
                 progress(int(((done[:, 2] - done[:, 0]) * (done[:, 3] - done[:, 1])).sum()))
@@ -105,14 +108,15 @@ RAY_CHUNK = 256
 
 
 @cpu_launcher
-def _cast_chunks(scene, origins, directions, t_max, any_hit, out_t, out_prim, out_obj, out_u, out_v, stacks):
+def _cast_chunks(scene, origins, directions, t_max, any_hit, out_t, out_prim, out_obj, out_u, out_v, stacks,
+                 stacks_t):
     """One prange iteration per chunk of RAY_CHUNK rays; writes t, primitive index within its
     kind, object, u, v (-1 on a miss)."""
     n = origins.shape[0]
     n_chunks = (n + RAY_CHUNK - 1) // RAY_CHUNK
     for c in prange(n_chunks):
         cast_rays_in(scene, origins, directions, t_max, c * RAY_CHUNK, min(n, (c + 1) * RAY_CHUNK), any_hit,
-                     stacks[c], out_t, out_prim, out_obj, out_u, out_v)
+                     stacks[c], stacks_t[c], out_t, out_prim, out_obj, out_u, out_v)
 
 
 def cast_rays(arrays, origins, directions, t_max=None, any_hit=False, threads=None):
@@ -134,11 +138,13 @@ def cast_rays(arrays, origins, directions, t_max=None, any_hit=False, threads=No
     out_u = np.empty(n, np.float32)
     out_v = np.empty(n, np.float32)
     stacks = np.zeros(((n + RAY_CHUNK - 1) // RAY_CHUNK, STACK_SIZE), dtype=np.int32)
+    stacks_t = np.zeros(stacks.shape, dtype=np.float32)
     previous = numba.get_num_threads()
     if threads is not None:
         numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
     try:
-        _cast_chunks(arrays, origins, directions, t_max, bool(any_hit), out_t, out_prim, out_obj, out_u, out_v, stacks)
+        _cast_chunks(arrays, origins, directions, t_max, bool(any_hit), out_t, out_prim, out_obj, out_u, out_v, stacks,
+                     stacks_t)
     finally:
         numba.set_num_threads(previous)
     return out_t, out_prim, out_obj, out_u, out_v

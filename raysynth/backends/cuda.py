@@ -5,7 +5,7 @@ backend runs (``register_jitable`` functions compile for whichever target calls 
 Three kernels, one per launch type, mirroring :mod:`raysynth.backends.cpu`:
 
 - ``render_frame``: one thread per pixel calls ``integrator.render_pixel`` with a per-thread
-  traversal stack (``cuda.local.array(STACK_SIZE, int32)``);
+  traversal stack (``cuda.local.array(STACK_SIZE, int32)`` and its float32 twin);
 - ``amodal_pass``: one thread per pixel calls ``amodal.amodal_pixel``;
 - ``cast_rays``: one thread per ray calls ``cast.cast_ray``.
 
@@ -140,7 +140,7 @@ def _kernels() -> dict:
     They refer to the module-level name ``cuda``, which the simulator swaps for its own."""
     if _KERNELS:
         return _KERNELS
-    from numba import int32
+    from numba import float32, int32
 
     from .._jit import CUDA_LAUNCHER
     from ..kernels.amodal import amodal_pixel
@@ -151,10 +151,11 @@ def _kernels() -> dict:
     def render_rows(scene, frame, y0, y1):
         """Pixels of rows [y0, y1): x = thread x, y = y0 + thread y."""
         stack = cuda.local.array(STACK_SIZE, int32)
+        stack_t = cuda.local.array(STACK_SIZE, float32)
         x, y = cuda.grid(2)
         y += y0
         if x < frame.rgb.shape[1] and y < y1:
-            render_pixel(scene, frame, x, y, stack)
+            render_pixel(scene, frame, x, y, stack, stack_t)
 
     @cuda.jit(**CUDA_LAUNCHER)
     def amodal_rows(scene, bits, y0, y1):
@@ -169,9 +170,10 @@ def _kernels() -> dict:
     def cast(scene, origins, directions, t_max, any_hit, first, count, out_t, out_prim, out_obj, out_u, out_v):
         """Rays [first, first + count): closest (or any) hit; -1 on a miss, as the CPU's."""
         stack = cuda.local.array(STACK_SIZE, int32)
+        stack_t = cuda.local.array(STACK_SIZE, float32)
         i = cuda.grid(1)
         if i < count:
-            cast_ray(scene, origins, directions, t_max, first + i, any_hit, stack,
+            cast_ray(scene, origins, directions, t_max, first + i, any_hit, stack, stack_t,
                      out_t, out_prim, out_obj, out_u, out_v)
 
     _KERNELS.update(render=render_rows, amodal=amodal_rows, cast=cast)

@@ -26,7 +26,7 @@ def _write_hit(scene, i, t, prim, inst, u, v, out_t, out_prim, out_obj, out_u, o
 
 
 @kernel
-def cast_rays_in(scene, origins, directions, t_max, first, last, any_hit, stack,
+def cast_rays_in(scene, origins, directions, t_max, first, last, any_hit, stack, stack_t,
                  out_t, out_prim, out_obj, out_u, out_v):
     """Trace rays ``first .. last - 1`` and write each hit into the same element of the outputs.
 
@@ -37,7 +37,7 @@ def cast_rays_in(scene, origins, directions, t_max, first, last, any_hit, stack,
     t_max : (n,) float32, the hit of ray i must lie in (0, t_max[i])
     first, last : int, the rays
     any_hit : bool, stop at the first hit found (not the closest)
-    stack : (STACK_SIZE,) int32 traversal scratch
+    stack, stack_t : (STACK_SIZE,) int32 and float32 traversal scratch
     out_t : (n,) float32 ray parameter of the hit; out_prim : (n,) int32 primitive index within
         its kind (triangle or analytic shape; for an instanced mesh, its object-space triangle);
         out_obj : (n,) int32 object index (instance id - 1); out_u, out_v : (n,) float32 surface
@@ -46,17 +46,17 @@ def cast_rays_in(scene, origins, directions, t_max, first, last, any_hit, stack,
     for i in range(first, last):
         ro = (origins[i, 0], origins[i, 1], origins[i, 2])
         rd = (directions[i, 0], directions[i, 1], directions[i, 2])
-        t, prim, inst, u, v = trace_hit_inline(scene, ro, rd, t_max[i], stack, any_hit)
+        t, prim, inst, u, v = trace_hit_inline(scene, ro, rd, t_max[i], stack, stack_t, any_hit)
         _write_hit(scene, i, t, prim, inst, u, v, out_t, out_prim, out_obj, out_u, out_v)
 
 
 @kernel
-def cast_ray(scene, origins, directions, t_max, i, any_hit, stack, out_t, out_prim, out_obj, out_u, out_v):
+def cast_ray(scene, origins, directions, t_max, i, any_hit, stack, stack_t, out_t, out_prim, out_obj, out_u, out_v):
     """Trace ray ``i`` and write its hit into element ``i`` of the outputs (arguments as in
     :func:`cast_rays_in`). One ray per GPU thread: it calls the plain ``trace_hit`` (the CUDA
     compiler inlines it anyway; Numba's IR-level inlining of ``trace_hit_inline`` does not type
     for the CUDA target)."""
     ro = (origins[i, 0], origins[i, 1], origins[i, 2])
     rd = (directions[i, 0], directions[i, 1], directions[i, 2])
-    t, prim, inst, u, v = trace_hit(scene, ro, rd, t_max[i], stack, any_hit)
+    t, prim, inst, u, v = trace_hit(scene, ro, rd, t_max[i], stack, stack_t, any_hit)
     _write_hit(scene, i, t, prim, inst, u, v, out_t, out_prim, out_obj, out_u, out_v)

@@ -118,7 +118,7 @@ def _is_black(c):
 
 
 @kernel
-def trace_path(scene, ro, rd, key, s, spp, pattern, stack):
+def trace_path(scene, ro, rd, key, s, spp, pattern, stack, stack_t):
     """Radiance arriving at the camera along the ray (ro, rd), and the object index of the
     first hit (-1 for background).
 
@@ -138,7 +138,7 @@ def trace_path(scene, ro, rd, key, s, spp, pattern, stack):
     prev_p = ro
     for depth in range(max_depth):
         dim = DIM_BOUNCE + depth * DIMS_PER_BOUNCE
-        t, prim, inst, u, v = trace_hit(scene, ro, rd, BIG, stack, False)
+        t, prim, inst, u, v = trace_hit(scene, ro, rd, BIG, stack, stack_t, False)
 
         # ---- escaped: environment and sun discs
         if prim < 0:
@@ -210,7 +210,7 @@ def trace_path(scene, ro, rd, key, s, spp, pattern, stack):
                     else:
                         shadow_dir = wi
                         shadow_max = BIG
-                    _, blocker, _, _ = trace(scene, origin, shadow_dir, shadow_max, stack, True)
+                    _, blocker, _, _ = trace(scene, origin, shadow_dir, shadow_max, stack, stack_t, True)
                     if blocker < 0:
                         w = ONE if delta_light else power_heuristic(pdf_light, pdf_bsdf)
                         radiance = add(radiance, scale(mul(mul(beta, f), le), w / pdf_light))
@@ -243,7 +243,7 @@ def trace_path(scene, ro, rd, key, s, spp, pattern, stack):
 
 
 @kernel
-def render_pixel(scene, frame, x, y, stack):
+def render_pixel(scene, frame, x, y, stack, stack_t):
     """Render pixel (x, y) into every layer of ``frame`` (see the module docstring)."""
     cam = scene.camera
     width = frame.rgb.shape[1]
@@ -251,7 +251,7 @@ def render_pixel(scene, frame, x, y, stack):
 
     # ---- 1. labels from the ray through the pixel centre
     ro, rd = camera_ray(cam, F32(x) + HALF, F32(y) + HALF, HALF, HALF)
-    t, prim, inst, u, v = trace_hit(scene, ro, rd, BIG, stack, False)
+    t, prim, inst, u, v = trace_hit(scene, ro, rd, BIG, stack, stack_t, False)
     centre_obj = -1
     if prim >= 0:
         p, ng, ns, obj, _ = surface_at_hit(scene, prim, inst, ro, rd, t, u, v)
@@ -285,7 +285,7 @@ def render_pixel(scene, frame, x, y, stack):
         key = sample_key(seed, pixel, s)
         jx, jy = cmj_2d(s, spp, pattern)
         ro, rd = camera_ray(cam, F32(x) + jx, F32(y) + jy, uniform(key, DIM_LENS), uniform(key, DIM_LENS + 1))
-        radiance, first_obj = trace_path(scene, ro, rd, key, s, spp, pattern, stack)
+        radiance, first_obj = trace_path(scene, ro, rd, key, s, spp, pattern, stack, stack_t)
         if math.isfinite(radiance[0]) and math.isfinite(radiance[1]) and math.isfinite(radiance[2]):
             total = add(total, radiance)
         if first_obj == centre_obj:

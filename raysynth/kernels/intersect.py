@@ -2,8 +2,9 @@
 
 Analytic shapes are intersected exactly in their canonical object space (see ``tags``): the ray
 is mapped by the shape's world->object matrix without renormalizing its direction, so the ray
-parameter t is the same in both spaces. Triangles are stored as (v0, e1, e2): in world space,
-or, for a mesh shared by instances, in the mesh's object space (``surface_at_hit`` maps them).
+parameter t is the same in both spaces. Triangles are stored as corners (v0, v1, v2) and
+intersected watertightly (``intersect_triangle``), in world space or, for a mesh shared by
+instances, in the mesh's object space (``surface_at_hit`` maps them).
 
 Every intersector returns ``(t, u, v)`` with ``t = -1`` for a miss (never inf). For triangles
 (u, v) are barycentrics of v1 and v2; for boxes and cylinders u is the face/part index.
@@ -193,40 +194,104 @@ def intersect_analytic(kind, xf, s, ro, rd, tmax, caps):
 
 
 @kernel
-def intersect_triangle(tri_geom, i, ro, rd, tmax):
-    """Moller-Trumbore against triangle i: tri_geom (T, 9) float32 = v0, e1 = v1 - v0, e2 = v2 - v0."""
-    v0 = row3(tri_geom, i, 0)
-    e1 = row3(tri_geom, i, 3)
-    e2 = row3(tri_geom, i, 6)
-    p = cross(rd, e2)
-    det = dot(e1, p)
+def _component(v, k):
+    """v[k] for a run-time axis k (selects, no indexing of the tuple)."""
+    if k == 0:
+        return v[0]
+    if k == 1:
+        return v[1]
+    return v[2]
+
+
+@kernel
+def ray_shear(ro, rd):
+    """Per-ray constants of the watertight triangle test (Woop, Benthin and Wald, "Watertight
+    Ray/Triangle Intersection", JCGT 2013; pbrt-v4 section 6.5.3): the axis kz of the largest
+    |direction| component and the two others kx, ky (cyclic order), the shear that maps the
+    ray onto the +z axis, (sx, sy, sz) = (-d_kx / d_kz, -d_ky / d_kz, 1 / d_kz), and the origin's
+    components along kx, ky, kz. Computed once per ray (``intersect_triangle_sheared``)."""
+    ax, ay, az = abs(rd[0]), abs(rd[1]), abs(rd[2])
+    kz = 0 if (ax >= ay and ax >= az) else (1 if ay >= az else 2)
+    kx = (kz + 1) % 3
+    ky = (kx + 1) % 3
+    dz = _component(rd, kz)
+    return (kx, ky, kz, -_component(rd, kx) / dz, -_component(rd, ky) / dz, ONE / dz,
+            _component(ro, kx), _component(ro, ky), _component(ro, kz))
+
+
+@kernel
+def _sheared(p, shear):
+    """Corner p in the ray's sheared frame: (x, y) across the ray, z along it (unscaled)."""
+    kx, ky, kz, sx, sy, _, okx, oky, okz = shear
+    z = _component(p, kz) - okz
+    return _component(p, kx) - okx + sx * z, _component(p, ky) - oky + sy * z, z
+
+
+@kernel
+def intersect_triangle_sheared(tri_geom, i, shear, tmax):
+    """Watertight intersection with triangle i of tri_geom (T, 9) float32 corners v0, v1, v2,
+    for the ray whose ``ray_shear`` is ``shear``.
+
+    The corners are moved into a frame where the ray is the +z axis and the hit is decided by
+    the signs of the three 2D edge functions. The edge function of an edge shared by two
+    triangles is computed from the same two float32 corners in both (with opposite sign), so a
+    ray through the edge, or through a vertex, hits at least one of them: no ray slips between
+    the triangles of a closed mesh. An exactly zero edge function counts as inside. Returns
+    (t, u, v): u, v are the barycentrics of v1 and v2; t = -1 on a miss (t must lie in
+    (0, tmax))."""
+    x0, y0, z0 = _sheared(row3(tri_geom, i, 0), shear)
+    x1, y1, z1 = _sheared(row3(tri_geom, i, 3), shear)
+    x2, y2, z2 = _sheared(row3(tri_geom, i, 6), shear)
+    e0 = x1 * y2 - y1 * x2    # weight of v0 (the edge v1 v2)
+    e1 = x2 * y0 - y2 * x0    # weight of v1
+    e2 = x0 * y1 - y0 * x1    # weight of v2
+    if (e0 < ZERO or e1 < ZERO or e2 < ZERO) and (e0 > ZERO or e1 > ZERO or e2 > ZERO):
+        return MISS, ZERO, ZERO
+    det = e0 + e1 + e2
     if det == ZERO:
         return MISS, ZERO, ZERO
+    t_scaled = (e0 * z0 + e1 * z1 + e2 * z2) * shear[5]
     inv_det = ONE / det
-    s = sub(ro, v0)
-    u = dot(s, p) * inv_det
-    if u < ZERO or u > ONE:
-        return MISS, ZERO, ZERO
-    q = cross(s, e1)
-    v = dot(rd, q) * inv_det
-    if v < ZERO or u + v > ONE:
-        return MISS, ZERO, ZERO
-    t = dot(e2, q) * inv_det
+    t = t_scaled * inv_det
     if t > ZERO and t < tmax:
-        return t, u, v
+        return t, e1 * inv_det, e2 * inv_det
     return MISS, ZERO, ZERO
+
+
+@kernel
+def intersect_triangle(tri_geom, i, ro, rd, tmax):
+    """``intersect_triangle_sheared`` for the ray (ro, rd): (t, u, v), t = -1 on a miss."""
+    return intersect_triangle_sheared(tri_geom, i, ray_shear(ro, rd), tmax)
+
+
+@kernel
+def triangle_corners(tri_geom, i):
+    """Corners v0, v1, v2 of triangle i and its edges e1 = v1 - v0, e2 = v2 - v0."""
+    v0 = row3(tri_geom, i, 0)
+    v1 = row3(tri_geom, i, 3)
+    v2 = row3(tri_geom, i, 6)
+    return v0, sub(v1, v0), sub(v2, v0)
+
+
+@kernel
+def intersect_primitive(prim_info, tri_geom, shape_xform, shape_param, prim, ro, rd, shear, tmax):
+    """Intersect primitive ``prim`` (row of prim_info) given the scene tables it needs (the
+    traversal's leaf loop passes these four, not the whole SceneArrays) and the ray's
+    ``ray_shear``. Returns (t, u, v), t = -1 on a miss."""
+    row = np.uint64(prim)   # unsigned: indexing without the negative-index fix-up
+    kind = prim_info[row, PRIM_KIND]
+    index = prim_info[row, PRIM_INDEX]
+    if kind == TRIANGLE:
+        return intersect_triangle_sheared(tri_geom, np.uint64(index), shear, tmax)
+    caps = shape_param[index, SP_CAPS] > ZERO
+    return intersect_analytic(kind, shape_xform, index, ro, rd, tmax, caps)
 
 
 @kernel
 def intersect_prim(scene, prim, ro, rd, tmax):
     """Intersect primitive `prim` (row of prim_info). Returns (t, u, v), t = -1 on a miss."""
-    row = np.uint64(prim)   # unsigned: indexing without the negative-index fix-up
-    kind = scene.prim_info[row, PRIM_KIND]
-    index = scene.prim_info[row, PRIM_INDEX]
-    if kind == TRIANGLE:
-        return intersect_triangle(scene.tri_geom, np.uint64(index), ro, rd, tmax)
-    caps = scene.shape_param[index, SP_CAPS] > ZERO
-    return intersect_analytic(kind, scene.shape_xform, index, ro, rd, tmax, caps)
+    return intersect_primitive(scene.prim_info, scene.tri_geom, scene.shape_xform, scene.shape_param, prim, ro, rd,
+                               ray_shear(ro, rd), tmax)
 
 
 @kernel
@@ -264,9 +329,7 @@ def _instanced_triangle_surface(scene, index, inst, u, v):
     one before they are interpolated, as a flattened (world-space) copy of the mesh does."""
     obj = scene.inst_info[inst, INST_OBJECT]
     xf = scene.inst_xform
-    v0 = row3(scene.tri_geom, index, 0)
-    e1 = row3(scene.tri_geom, index, 3)
-    e2 = row3(scene.tri_geom, index, 6)
+    v0, e1, e2 = triangle_corners(scene.tri_geom, index)
     p = xform_point(xf, inst, XF_TO_WORLD, add(v0, add(scale(e1, u), scale(e2, v))))
     ng = normalize(xform_normal(xf, inst, XF_TO_OBJECT, cross(e1, e2)))
     if scene.inst_info[inst, INST_MIRROR] != 0:
@@ -309,9 +372,7 @@ def surface_at(scene, prim, ro, rd, t, u, v):
     index = scene.prim_info[prim, PRIM_INDEX]
     obj = scene.prim_info[prim, PRIM_OBJECT]
     if kind == TRIANGLE:
-        v0 = row3(scene.tri_geom, index, 0)
-        e1 = row3(scene.tri_geom, index, 3)
-        e2 = row3(scene.tri_geom, index, 6)
+        v0, e1, e2 = triangle_corners(scene.tri_geom, index)
         p = add(v0, add(scale(e1, u), scale(e2, v)))
         ng = normalize(cross(e1, e2))
         ns = ng

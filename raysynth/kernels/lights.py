@@ -16,7 +16,7 @@ probability of picking the light, so they can be compared with BSDF densities fo
 import math
 
 from .._jit import kernel
-from .intersect import sample_canonical_point
+from .intersect import sample_canonical_point, triangle_corners
 from .sampling import uniform_cone, uniform_cone_pdf, uniform_sphere
 from .tags import (
     ENV_COLOR,
@@ -234,9 +234,7 @@ def sample_light(scene, p, u_pick, u1, u2):
         k = _search_cdf(scene.light_tri_cdf, cdf0, count, u_sub)
         tri = first + (k - cdf0)
         b1, b2 = uniform_triangle(u1, u2)
-        v0 = row3(scene.tri_geom, tri, 0)
-        e1 = row3(scene.tri_geom, tri, 3)
-        e2 = row3(scene.tri_geom, tri, 6)
+        v0, e1, e2 = triangle_corners(scene.tri_geom, tri)
         q = add(v0, add(scale(e1, b1), scale(e2, b2)))
         nq = normalize(cross(e1, e2))
         pdf_area = ONE / params[light, LP_AREA]

@@ -1,30 +1,41 @@
 """BVH traversal: closest hit and any hit, over a two-level BVH. Target-free.
 
-The BVH comes as paired-child records (``raysynth.accel.layout``): each record holds the boxes
-of both children of one interior node and their links, in one 64-byte line. Traversal stands on
-a record, tests both child boxes, intersects the primitives of hit leaf children at once
-(nearer child first), continues into the nearer interior child and pushes the farther one on a
-caller-provided int32 stack. The ray's t_max shrinks on every hit, so farther boxes are culled.
+The BVH comes as 4-wide records (``raysynth.accel.layout.wide_layout``): each record holds the
+boxes of up to four children, stored axis by axis, and their (offset, count) links, in 128
+bytes. A visit tests the ray against all four boxes (the near and far plane of each axis chosen
+once per ray from the direction's signs) and pushes the children it enters within the current
+closest t on a caller-provided stack, sorted so that the nearest is on top; a stack entry names
+the child as ``record * 4 + child`` and keeps its entry distance in a float32 side stack, so a
+child found farther than a hit made meanwhile is dropped when popped. A popped leaf is
+intersected at once; a popped interior child is visited next. The ray's t_max shrinks on every
+hit, so farther boxes are culled.
 
 Mesh instancing: a top-level child link ``(offset, 0)`` with ``offset <= -2`` is mesh instance
-``-2 - offset`` (its box in the record is the instance's world box). It is visited like an
-interior child; visiting it enters the instance: the ray is mapped into object space by the
-instance's world->object matrix (the direction is not renormalized, so t means the same in both
-spaces and the closest t carries over), the stack height is remembered, and the traversal goes
-on at the root record of the mesh's bottom-level tree (object space, in the same record table,
-``inst_info[i, INST_ROOT]``). When the stack is back at that height, the ray returns to world
-space. Stack depth <= top-level depth + bottom-level depth (checked by the compiler). Scenes
-without instances take exactly the same steps as before instancing existed.
+``-2 - offset`` (its box in the record is the instance's world box). Popping it enters the
+instance: the ray is mapped into object space by the instance's world->object matrix (the
+direction is not renormalized, so t means the same in both spaces and the closest t carries
+over), the stack height is remembered, and the traversal goes on at the root record of the
+mesh's bottom-level tree (object space, in the same record table, ``inst_info[i, INST_ROOT]``).
+When the stack is back at that height, the ray returns to world space. Stack height <= 3 per
+level of both trees + 4 (checked by the compiler against STACK_SIZE).
 """
 import numpy as np
 
 from .._jit import kernel
-from .intersect import intersect_prim
+from ..accel.layout import WIDE_LINKS
+from .intersect import intersect_prim, intersect_primitive, ray_shear
 from .tags import INST_OBJECT, INST_ROOT, NO_HIT, PRIM_OBJECT, XF_TO_OBJECT
 from .vecmath import F32, ONE, ZERO, xform_point, xform_vector
 
 _INV_TINY = F32(1e30)
 _MISS = F32(-1.0)
+_U0 = np.uint64(0)
+_U4 = np.uint64(4)
+_U8 = np.uint64(8)
+_U12 = np.uint64(12)
+_U16 = np.uint64(16)
+_U20 = np.uint64(20)
+_LINKS = WIDE_LINKS
 
 
 @kernel
@@ -42,29 +53,52 @@ def _inverse_direction(rd):
 
 
 @kernel
-def _slab(boxes, record, col, ox, oy, oz, ix, iy, iz, tmax):
-    """Entry distance of the ray into the box at boxes[record, col:col + 6], or -1 if it misses
-    within (0, tmax)."""
-    tx0 = (boxes[record, col + 0] - ox) * ix
-    tx1 = (boxes[record, col + 3] - ox) * ix
-    ty0 = (boxes[record, col + 1] - oy) * iy
-    ty1 = (boxes[record, col + 4] - oy) * iy
-    tz0 = (boxes[record, col + 2] - oz) * iz
-    tz1 = (boxes[record, col + 5] - oz) * iz
-    t_near = max(max(min(tx0, tx1), min(ty0, ty1)), max(min(tz0, tz1), ZERO))
-    t_far = min(min(max(tx0, tx1), max(ty0, ty1)), min(max(tz0, tz1), tmax))
+def _near_far_columns(ix, iy, iz):
+    """Columns of a wide record holding, per axis, the bound a ray with reciprocal direction
+    (ix, iy, iz) meets first (near) and last (far) for child 0 (child c: + c)."""
+    ux = ix >= ZERO
+    uy = iy >= ZERO
+    uz = iz >= ZERO
+    return (_U0 if ux else _U12, _U4 if uy else _U16, _U8 if uz else _U20,
+            _U12 if ux else _U0, _U16 if uy else _U4, _U20 if uz else _U8)
+
+
+@kernel
+def _enter_child(boxes, row, c, ox, oy, oz, ix, iy, iz, cols, tmax):
+    """Entry distance of the ray into the box of child c (uint64) of wide record ``row``, or -1
+    if it misses the box within (0, tmax); cols from ``_near_far_columns``."""
+    t_near = max(max((boxes[row, cols[0] + c] - ox) * ix, (boxes[row, cols[1] + c] - oy) * iy),
+                 max((boxes[row, cols[2] + c] - oz) * iz, ZERO))
+    t_far = min(min((boxes[row, cols[3] + c] - ox) * ix, (boxes[row, cols[4] + c] - oy) * iy),
+                min((boxes[row, cols[5] + c] - oz) * iz, tmax))
     if t_near <= t_far:
         return t_near
     return _MISS
 
 
 @kernel
-def _leaf(scene, first, count, ro, rd, best_t, best_prim, best_inst, best_u, best_v, any_hit, inst):
+def _crosses_child(boxes, row, c, ox, oy, oz, ix, iy, iz):
+    """Does the ray's line from its origin on (t > 0, no upper bound) cross child c's box?"""
+    tx0 = (boxes[row, c] - ox) * ix
+    tx1 = (boxes[row, 12 + c] - ox) * ix
+    ty0 = (boxes[row, 4 + c] - oy) * iy
+    ty1 = (boxes[row, 16 + c] - oy) * iy
+    tz0 = (boxes[row, 8 + c] - oz) * iz
+    tz1 = (boxes[row, 20 + c] - oz) * iz
+    t_near = max(max(min(tx0, tx1), min(ty0, ty1)), max(min(tz0, tz1), ZERO))
+    t_far = min(min(max(tx0, tx1), max(ty0, ty1)), max(tz0, tz1))
+    return t_near <= t_far
+
+
+@kernel
+def _leaf(prim_order, prim_info, tri_geom, shape_xform, shape_param, first, count, ro, rd, shear,
+          best_t, best_prim, best_inst, best_u, best_v, any_hit, inst):
     """Intersect the primitives of one leaf; hits are recorded as seen through instance ``inst``
-    (-1: world space). Returns the updated closest hit."""
+    (-1: world space). Returns the updated closest hit. Takes the five scene tables it reads,
+    not the SceneArrays (a call passes that as 223 scalars: more than a leaf's work)."""
     for k in range(first, first + count):
-        prim = scene.prim_order[np.uint64(k)]
-        t, u, v = intersect_prim(scene, prim, ro, rd, best_t)
+        prim = prim_order[np.uint64(k)]
+        t, u, v = intersect_primitive(prim_info, tri_geom, shape_xform, shape_param, prim, ro, rd, shear, best_t)
         if t > ZERO:
             best_t = t
             best_prim = prim
@@ -89,7 +123,7 @@ def _make_trace_hit(inline):
     """``trace_hit`` compiled as a function of its own, or into its callers (``inline``)."""
 
     @kernel(inline=inline)
-    def trace_hit(scene, ro, rd, tmax, stack, any_hit):
+    def trace_hit(scene, ro, rd, tmax, stack, stack_t, any_hit):
         """Closest (or, with any_hit, any) intersection along the ray within (0, tmax).
 
         ``trace_hit`` is a function of its own: callers with several trace calls (the
@@ -103,7 +137,8 @@ def _make_trace_hit(inline):
         scene : SceneArrays
         ro, rd : world-space origin and direction (float32 tuples; rd need not be unit)
         tmax : float32 upper bound of the ray parameter
-        stack : (STACK_SIZE,) int32 scratch
+        stack : (STACK_SIZE,) int32 scratch (entries: record * 4 + child)
+        stack_t : (STACK_SIZE,) float32 scratch (the entries' entry distances)
         any_hit : bool, stop at the first hit found (shadow rays)
 
         Returns
@@ -114,10 +149,17 @@ def _make_trace_hit(inline):
         """
         boxes = scene.bvh_boxes
         links = scene.bvh_links
+        prim_order = scene.prim_order
+        prim_info = scene.prim_info
+        tri_geom = scene.tri_geom
+        shape_xform = scene.shape_xform
+        shape_param = scene.shape_param
         ro_w = ro
         rd_w = rd
         ox, oy, oz = ro[0], ro[1], ro[2]
         ix, iy, iz = _inverse_direction(rd)
+        cols = _near_far_columns(ix, iy, iz)
+        shear = ray_shear(ro, rd)
         best_t = tmax
         best_prim = NO_HIT
         best_inst = NO_HIT
@@ -127,54 +169,24 @@ def _make_trace_hit(inline):
         inst_base = 0
         top = 0
         record = 0
-        while True:
-            if record < 0:
-                # enter instance -2 - record: walk its mesh's tree with the ray in object space
-                inst = -2 - record
-                inst_base = top
-                ro, rd = _ray_in(scene, inst, ro_w, rd_w)
-                ox, oy, oz = ro[0], ro[1], ro[2]
-                ix, iy, iz = _inverse_direction(rd)
-                record = scene.inst_info[inst, INST_ROOT]
-            rec = np.uint64(record)   # unsigned: indexing without the negative-index fix-up
-            offset_a = links[rec, 12]
-            count_a = links[rec, 13]
-            offset_b = links[rec, 14]
-            count_b = links[rec, 15]
-            t_a = _slab(boxes, rec, 0, ox, oy, oz, ix, iy, iz, best_t)
-            t_b = _MISS
-            if count_b >= 0:
-                t_b = _slab(boxes, rec, 6, ox, oy, oz, ix, iy, iz, best_t)
-            # visit the child entered first first (selects, not branches: the order is a coin toss)
-            swap = (t_b >= ZERO) & ((t_a < ZERO) | (t_b < t_a))
-            t_a, t_b = (t_b if swap else t_a), (t_a if swap else t_b)
-            offset_a, offset_b = (offset_b if swap else offset_a), (offset_a if swap else offset_b)
-            count_a, count_b = (count_b if swap else count_a), (count_a if swap else count_b)
-            next_record = -1   # none (instances are <= -2)
-            if t_a >= ZERO:
-                if count_a > 0:
-                    best_t, best_prim, best_inst, best_u, best_v = _leaf(
-                        scene, offset_a, count_a, ro, rd, best_t, best_prim, best_inst, best_u, best_v,
-                        any_hit, inst)
-                    if any_hit and best_prim != NO_HIT:
-                        break
-                else:
-                    next_record = offset_a
-            if t_b >= ZERO and t_b <= best_t:
-                if count_b > 0:
-                    best_t, best_prim, best_inst, best_u, best_v = _leaf(
-                        scene, offset_b, count_b, ro, rd, best_t, best_prim, best_inst, best_u, best_v,
-                        any_hit, inst)
-                    if any_hit and best_prim != NO_HIT:
-                        break
-                elif next_record == -1:
-                    next_record = offset_b
-                else:
-                    stack[top] = offset_b
+        while record >= 0:
+            # visit: push the children the ray enters before best_t, the nearest on top
+            row = np.uint64(record)   # unsigned: indexing without the negative-index fix-up
+            base = top
+            for c in range(4):
+                t_c = _enter_child(boxes, row, np.uint64(c), ox, oy, oz, ix, iy, iz, cols, best_t)
+                if t_c >= ZERO:
+                    j = top
+                    while j > base and stack_t[j - 1] < t_c:
+                        stack[j] = stack[j - 1]
+                        stack_t[j] = stack_t[j - 1]
+                        j -= 1
+                    stack[j] = 4 * record + c
+                    stack_t[j] = t_c
                     top += 1
-            if next_record != -1:
-                record = next_record
-            elif top > 0:
+            # pop: intersect leaves until an interior child (or an instance) is next
+            record = -1
+            while top > 0:
                 if top == inst_base and inst >= 0:
                     # the instance's tree is done: back to the world ray
                     inst = NO_HIT
@@ -182,10 +194,36 @@ def _make_trace_hit(inline):
                     rd = rd_w
                     ox, oy, oz = ro[0], ro[1], ro[2]
                     ix, iy, iz = _inverse_direction(rd)
+                    cols = _near_far_columns(ix, iy, iz)
+                    shear = ray_shear(ro, rd)
                 top -= 1
-                record = stack[top]
-            else:
-                break
+                if stack_t[top] > best_t:
+                    continue   # a hit found since the push lies before this box
+                entry = stack[top]
+                row = np.uint64(entry >> 2)
+                col = np.uint64(_LINKS + 2 * (entry & 3))
+                offset = links[row, col]
+                count = links[row, col + np.uint64(1)]
+                if count > 0:
+                    best_t, best_prim, best_inst, best_u, best_v = _leaf(
+                        prim_order, prim_info, tri_geom, shape_xform, shape_param, offset, count, ro, rd, shear,
+                        best_t, best_prim, best_inst, best_u, best_v, any_hit, inst)
+                    if any_hit and best_prim != NO_HIT:
+                        top = 0
+                elif offset >= 0:
+                    record = offset
+                    break
+                else:
+                    # enter instance -2 - offset: walk its mesh's tree with the ray in object space
+                    inst = -2 - offset
+                    inst_base = top
+                    ro, rd = _ray_in(scene, inst, ro_w, rd_w)
+                    ox, oy, oz = ro[0], ro[1], ro[2]
+                    ix, iy, iz = _inverse_direction(rd)
+                    cols = _near_far_columns(ix, iy, iz)
+                    shear = ray_shear(ro, rd)
+                    record = scene.inst_info[inst, INST_ROOT]
+                    break
         if best_prim == NO_HIT:
             return _MISS, NO_HIT, NO_HIT, ZERO, ZERO
         return best_t, best_prim, best_inst, best_u, best_v
@@ -200,10 +238,10 @@ trace_hit_inline = _make_trace_hit(_INLINED)
 
 
 @kernel
-def trace(scene, ro, rd, tmax, stack, any_hit):
+def trace(scene, ro, rd, tmax, stack, stack_t, any_hit):
     """``trace_hit`` without the instance: (t, prim, u, v). Enough for scenes without instanced
     meshes and for shadow rays; a prim of an instanced mesh has no object of its own."""
-    t, prim, _, u, v = trace_hit(scene, ro, rd, tmax, stack, any_hit)
+    t, prim, _, u, v = trace_hit(scene, ro, rd, tmax, stack, stack_t, any_hit)
     return t, prim, u, v
 
 
@@ -220,8 +258,8 @@ def mark_objects_along_ray(scene, ro, rd, stack, bits, y, x):
     """Set bit ``obj % 32`` of ``bits[y, x, obj // 32]`` for every object the ray hits anywhere
     along (0, inf): occluders do not stop it (the amodal pass).
 
-    Visits every BVH record whose box the ray crosses, with no t_max culling, and intersects
-    each primitive once; a primitive's nearest hit is enough to know the object is crossed.
+    Visits every BVH record whose box the ray crosses, with no t_max culling (the int32 stack
+    holds records and instance links, at most 4 per level), and intersects each primitive once; a primitive's nearest hit is enough to know the object is crossed.
     An instance is entered as in ``trace_hit`` (unless its object is already marked) and left
     at its first hit. ``bits`` is (H, W, words) uint32."""
     boxes = scene.bvh_boxes
@@ -244,12 +282,13 @@ def mark_objects_along_ray(scene, ro, rd, stack, bits, y, x):
             ox, oy, oz = ro[0], ro[1], ro[2]
             ix, iy, iz = _inverse_direction(rd)
             record = scene.inst_info[inst, INST_ROOT]
-        for child in range(2):
-            offset = links[record, 12 + 2 * child]
-            count = links[record, 13 + 2 * child]
+        row = np.uint64(record)
+        for child in range(4):
+            offset = links[row, _LINKS + 2 * child]
+            count = links[row, _LINKS + 2 * child + 1]
             if count < 0:
                 continue
-            if _slab(boxes, record, 6 * child, ox, oy, oz, ix, iy, iz, _INV_TINY) < ZERO:
+            if not _crosses_child(boxes, row, child, ox, oy, oz, ix, iy, iz):
                 continue
             if count > 0:
                 for k in range(offset, offset + count):

@@ -169,7 +169,7 @@ def _cylinder_points(K, c, L, near, caps_only: bool) -> list:
 
 
 def _mesh_triangles(compiled, index: int) -> np.ndarray:
-    """World triangles (m, 3, 3) of a mesh object, rebuilt from ``tri_geom`` (v0, e1, e2); an
+    """World triangles (m, 3, 3) of a mesh object, read from ``tri_geom`` (v0, v1, v2); an
     instanced mesh's object-space triangles are mapped by the object's object_to_world."""
     inst = compiled.arrays.inst_info
     hit = np.flatnonzero(inst[:, T.INST_OBJECT] == index) if len(inst) else np.zeros(0, dtype=np.int64)
@@ -180,8 +180,7 @@ def _mesh_triangles(compiled, index: int) -> np.ndarray:
         info = compiled.arrays.prim_info
         rows = info[(info[:, T.PRIM_KIND] == T.TRIANGLE) & (info[:, T.PRIM_OBJECT] == index), T.PRIM_INDEX]
         g = compiled.arrays.tri_geom[rows].astype(np.float64)
-    v0 = g[:, 0:3]
-    tri = np.stack([v0, v0 + g[:, 3:6], v0 + g[:, 6:9]], axis=1)
+    tri = g.reshape(-1, 3, 3)
     if len(hit):
         m = np.asarray(compiled.objects[index]["object_to_world"], dtype=np.float64)
         tri = tri @ m[:3, :3].T + m[:3, 3]
