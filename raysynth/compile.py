@@ -893,6 +893,20 @@ def compile_scene(
     )
 
 
+@parallel_host_jit
+def _gather_rows_kernel(table, rows, out):
+    for i in prange(rows.shape[0]):
+        for k in range(table.shape[1]):
+            out[i, k] = table[rows[i], k]
+
+
+def _gather_rows(table: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``table[rows]`` for a 2D table, in parallel."""
+    out = np.empty((len(rows), table.shape[1]), dtype=table.dtype)
+    _gather_rows_kernel(table, rows, out)
+    return out
+
+
 def triangle_scene_arrays(vertices: np.ndarray, faces: np.ndarray):
     """SceneArrays holding only a triangle mesh (for ray casting, no materials or lights), its
     triangles stored in BVH leaf order.
@@ -918,7 +932,7 @@ def triangle_scene_arrays(vertices: np.ndarray, faces: np.ndarray):
     if traversal_stack_needed(depths) > T.STACK_SIZE:
         raise RaysynthError("the mesh's BVH is too deep for the traversal stack")
     triangle_of_row = np.ascontiguousarray(bvh.prim_order, dtype=np.int32)
-    geom = geom[triangle_of_row]
+    geom = _gather_rows(geom, triangle_of_row)
     count = len(faces)
     prim_info = np.zeros((count, 3), dtype=np.int32)
     prim_info[:, T.PRIM_KIND] = T.TRIANGLE

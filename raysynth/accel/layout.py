@@ -301,13 +301,15 @@ def wide_layout(records_i: np.ndarray, roots) -> tuple:
     first = np.zeros(k, dtype=np.int64)
     total = np.zeros(k, dtype=np.int64)
     _mergeable(records_f, records_i, k, first, total)
-    out_f = _aligned_empty(k, WIDE_WORDS)
+    # room for k records (an upper bound), not zero-filled: pages never written take no memory
+    raw = np.empty(k * WIDE_WORDS + 16, dtype=np.float32)
+    shift = (-raw.ctypes.data % 64) // 4
+    out_f = raw[shift:shift + k * WIDE_WORDS].reshape(k, WIDE_WORDS)
     out_i = out_f.view(np.int32)
     root_of = np.zeros(len(roots), dtype=np.int64)
     depth_of = np.zeros(k, dtype=np.int64)
     n = _widen(records_f, records_i, roots, first, total, out_f, out_i, root_of, depth_of)
     ends = list(root_of[1:]) + [n]
     max_depth = np.array([depth_of[a:b].max() for a, b in zip(root_of, ends)], dtype=np.int64)
-    wide_f = _aligned_empty(n, WIDE_WORDS)
-    wide_f[:] = out_f[:n]
+    wide_f = out_f[:n]
     return wide_f, wide_f.view(np.int32), root_of, max_depth
