@@ -16,6 +16,8 @@ exits with status 2, without a traceback; nothing is written.
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import json
 import sys
 import time
@@ -222,8 +224,27 @@ def _cmd_show(args) -> int:
     return 0
 
 
+def _spare_the_garbage_collector() -> None:
+    """Keep Python's cyclic garbage collector off objects that live as long as the process.
+
+    Importing raysynth leaves some 65 000 objects that stay until exit, and loading the first
+    compiled kernel adds some 250 000 more (Numba's typing and lowering registries). Full
+    collections walk them again and again: about 45 ms of a 16 x 16 render, and about 0.25 s
+    more in the final collection at interpreter shutdown, to free memory that the OS takes
+    back anyway. ``gc.freeze`` moves the objects alive at that moment out of the collector's
+    reach: once when the command starts and once at exit. Garbage made by the command is still
+    collected, and frozen objects are still freed by reference counting; output files are
+    closed when written.
+    """
+    gc.freeze()
+    if not getattr(_spare_the_garbage_collector, "at_exit", False):
+        atexit.register(gc.freeze)
+        _spare_the_garbage_collector.at_exit = True
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    _spare_the_garbage_collector()
     try:
         commands = {"render": _cmd_render, "schema": _cmd_schema, "generate": _cmd_generate,
                     "merge": _cmd_merge, "verify": _cmd_verify, "show": _cmd_show}

@@ -23,8 +23,6 @@ from numba.extending import intrinsic
 from ._jit import host_jit, parallel_host_jit
 from .accel.bvh import build_bvh
 from .accel.layout import _aligned_empty, pair_layout, wide_layout
-from .assets.mesh_io import MeshFormatError, mesh_from_arrays, read_mesh
-from .assets.procedural import make as make_procedural
 from .errors import RaysynthError, SceneError
 from .kernels import tags as T
 from .textures import (TextureTable, diffuse_texture_columns, environment_image_columns, mesh_uses_mtl,
@@ -338,6 +336,10 @@ def camera_matrices(cam: S.Camera, width: int, height: int):
 
 # ----------------------------------------------------------------------------- meshes
 def _load_mesh(obj: S.Mesh, index: int, base_dir: Optional[Path]):
+    # imported on use: scenes of analytic shapes only (and the CLI's start-up) skip them
+    from .assets.mesh_io import MeshFormatError, mesh_from_arrays, read_mesh
+    from .assets.procedural import make as make_procedural
+
     where = f"objects[{index}]"
     if obj.procedural is not None:
         spec = obj.procedural.model_dump()

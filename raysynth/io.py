@@ -11,7 +11,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import imageio.v3 as iio
 import numpy as np
 
 from .errors import RaysynthError
@@ -53,8 +52,17 @@ def npy_bytes(array: np.ndarray) -> bytes:
 
 
 def png_bytes(image: np.ndarray) -> bytes:
-    """PNG encoding of an (H, W) or (H, W, 3) uint8 or uint16 array."""
-    return iio.imwrite("<bytes>", image, extension=".png")
+    """PNG encoding of an (H, W) or (H, W, 3) uint8 or uint16 array.
+
+    Pillow (imageio's PNG backend, installed with imageio) is called directly, the way
+    ``imageio.v3.imwrite(..., extension=".png")`` calls it, so the bytes are the same; imageio's
+    plugin set-up would first import every Pillow format plugin (about 35 ms per process).
+    """
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def linear_to_srgb8(rgb: np.ndarray) -> np.ndarray:
