@@ -4,9 +4,10 @@ The BVH comes as 4-wide records (``raysynth.accel.layout.wide_layout``): each re
 boxes of up to four children, stored axis by axis, and their (offset, count) links, in 128
 bytes. A visit tests the ray against all four boxes (the near and far plane of each axis chosen
 once per ray from the direction's signs) and pushes the children it enters within the current
-closest t on a caller-provided stack, sorted so that the nearest is on top; a stack entry names
-the child as ``record * 4 + child`` and keeps its entry distance in a float32 side stack, so a
-child found farther than a hit made meanwhile is dropped when popped. A popped leaf is
+closest t on a caller-provided stack, sorted so that the nearest is on top; a stack entry is the
+child itself (``_stack_entry``: its record, or its leaf's slots, or its instance, packed in one
+int32) with its entry distance in a float32 twin stack, so a child found farther than a hit
+made meanwhile is dropped when popped. A popped leaf is
 intersected at once; a popped interior child is visited next. The ray's t_max shrinks on every
 hit, so farther boxes are culled.
 
@@ -91,6 +92,18 @@ def _crosses_child(boxes, row, c, ox, oy, oz, ix, iy, iz):
 
 
 @kernel
+def _stack_entry(offset, count):
+    """The traversal stack entry of a child link (offset, count) of a wide record: the record
+    itself (>= 0) for an interior child, -1 - (first slot * 8 + count) for a leaf (count 1..7)
+    and -1 - instance * 8 for an instance link (offset = -2 - instance)."""
+    if count == 0 and offset >= 0:
+        return offset
+    if count > 0:
+        return -1 - (offset * 8 + count)
+    return -1 - 8 * (-2 - offset)
+
+
+@kernel
 def _leaf(prim_order, prim_info, tri_geom, shape_xform, shape_param, first, count, ro, rd, shear,
           best_t, best_prim, best_inst, best_u, best_v, any_hit, inst):
     """Intersect the primitives of one leaf; hits are recorded as seen through instance ``inst``
@@ -137,7 +150,7 @@ def _make_trace_hit(inline):
         scene : SceneArrays
         ro, rd : world-space origin and direction (float32 tuples; rd need not be unit)
         tmax : float32 upper bound of the ray parameter
-        stack : (STACK_SIZE,) int32 scratch (entries: record * 4 + child)
+        stack : (STACK_SIZE,) int32 scratch (entries: ``_stack_entry``)
         stack_t : (STACK_SIZE,) float32 scratch (the entries' entry distances)
         any_hit : bool, stop at the first hit found (shadow rays)
 
@@ -176,12 +189,13 @@ def _make_trace_hit(inline):
             for c in range(4):
                 t_c = _enter_child(boxes, row, np.uint64(c), ox, oy, oz, ix, iy, iz, cols, best_t)
                 if t_c >= ZERO:
+                    entry = _stack_entry(links[row, _LINKS + 2 * c], links[row, _LINKS + 2 * c + 1])
                     j = top
                     while j > base and stack_t[j - 1] < t_c:
                         stack[j] = stack[j - 1]
                         stack_t[j] = stack_t[j - 1]
                         j -= 1
-                    stack[j] = 4 * record + c
+                    stack[j] = entry
                     stack_t[j] = t_c
                     top += 1
             # pop: intersect leaves until an interior child (or an instance) is next
@@ -200,22 +214,20 @@ def _make_trace_hit(inline):
                 if stack_t[top] > best_t:
                     continue   # a hit found since the push lies before this box
                 entry = stack[top]
-                row = np.uint64(entry >> 2)
-                col = np.uint64(_LINKS + 2 * (entry & 3))
-                offset = links[row, col]
-                count = links[row, col + np.uint64(1)]
+                if entry >= 0:
+                    record = entry
+                    break
+                offset = (-1 - entry) >> 3
+                count = (-1 - entry) & 7
                 if count > 0:
                     best_t, best_prim, best_inst, best_u, best_v = _leaf(
                         prim_order, prim_info, tri_geom, shape_xform, shape_param, offset, count, ro, rd, shear,
                         best_t, best_prim, best_inst, best_u, best_v, any_hit, inst)
                     if any_hit and best_prim != NO_HIT:
                         top = 0
-                elif offset >= 0:
-                    record = offset
-                    break
                 else:
-                    # enter instance -2 - offset: walk its mesh's tree with the ray in object space
-                    inst = -2 - offset
+                    # enter instance ``offset``: walk its mesh's tree with the ray in object space
+                    inst = offset
                     inst_base = top
                     ro, rd = _ray_in(scene, inst, ro_w, rd_w)
                     ox, oy, oz = ro[0], ro[1], ro[2]
