@@ -185,20 +185,24 @@ def _widen(rec_f, rec_i, roots, first, total, out_f, out_i, root_of, depth_of):
 
     A wide record starts from the two children of a binary record and repeatedly replaces its
     interior child of largest surface area by that child's two children, up to four. Children
-    that are mergeable subtrees become leaves. Wide records are numbered breadth-first (the top
-    levels, which every ray visits, together; the children of one record consecutive). Returns the number of wide records; root_of[j] is the
+    that are mergeable subtrees become leaves. Wide records are numbered depth-first with the
+    children of one record consecutive. Returns the number of wide records; root_of[j] is the
     wide record of roots[j], depth_of[w] the depth of wide record w in its tree."""
     n_out = 0
     todo = np.empty(out_f.shape[0], dtype=np.int64)        # binary record of each wide one
+    wide_stack = np.empty(out_f.shape[0], dtype=np.int64)  # wide records still to fill
     slot_r = np.empty(4, dtype=np.int64)                   # children of one wide record as
     slot_s = np.empty(4, dtype=np.int64)                   # (binary record, side 0 / 1)
     for j in range(roots.shape[0]):
         root_of[j] = n_out
         depth_of[n_out] = 0
+        wide_stack[0] = n_out
         todo[n_out] = roots[j]
-        w = n_out
         n_out += 1
-        while w < n_out:   # records in the order they were created: breadth-first
+        height = 1
+        while height > 0:
+            height -= 1
+            w = wide_stack[height]
             r = todo[w]
             # gather up to 4 children
             n = 0
@@ -255,7 +259,12 @@ def _widen(rec_f, rec_i, roots, first, total, out_f, out_i, root_of, depth_of):
                 else:                         # leaf, instance link (offset <= -2)
                     out_i[w, 24 + 2 * c] = offset
                     out_i[w, 25 + 2 * c] = count
-            w += 1
+            # visit this record's new children next (the last one first: depth-first order)
+            for c in range(n - 1, -1, -1):
+                child = out_i[w, 24 + 2 * c]
+                if out_i[w, 25 + 2 * c] == 0 and child >= 0:
+                    wide_stack[height] = child
+                    height += 1
     return n_out
 
 
