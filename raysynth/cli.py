@@ -126,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     render = sub.add_parser("render", help="render one scene file into a folder of layers")
     render.add_argument("scene", help="scene JSON file")
     render.add_argument("--out", required=True, help="output folder (created if missing)")
-    render.add_argument("--spp", type=_positive, help="samples per pixel (overrides the scene)")
+    render.add_argument("--spp", type=_non_negative,
+                        help="samples per pixel (overrides the scene); 0: label layers only")
     render.add_argument("--seed", type=_non_negative, help="random seed (overrides the scene)")
     render.add_argument("--width", type=_positive, help="image width in pixels (overrides the scene)")
     render.add_argument("--height", type=_positive, help="image height in pixels (overrides the scene)")
@@ -198,10 +199,11 @@ def _cmd_render(args) -> int:
     written = write_layers(layers, args.out)
     if not args.quiet:
         seconds = time.perf_counter() - t0
-        samples = compiled.width * compiled.height * compiled.spp
+        samples = compiled.width * compiled.height * max(compiled.spp, 1)   # spp 0: the centre rays
         render_s = layers["timings"]["render_s"]
+        what = f"{compiled.spp} spp" if compiled.spp else "labels only (spp 0)"
         print(
-            f"raysynth: {compiled.width}x{compiled.height} at {compiled.spp} spp in {seconds:.2f} s "
+            f"raysynth: {compiled.width}x{compiled.height} at {what} in {seconds:.2f} s "
             f"({samples / render_s / 1e6:.2f} Msamples/s rendering); {len(written)} files in {args.out}",
             file=sys.stderr,
         )

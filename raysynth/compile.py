@@ -571,7 +571,7 @@ def compile_scene(
     max_depth = settings.max_depth if max_depth is None else int(max_depth)
     width = scene.camera.width if width is None else int(width)
     height = scene.camera.height if height is None else int(height)
-    for name, value, lo, hi in (("spp", spp, 1, 1 << 20), ("seed", seed, 0, (1 << 63) - 1),
+    for name, value, lo, hi in (("spp", spp, 0, 1 << 20), ("seed", seed, 0, (1 << 63) - 1),
                                 ("width", width, 1, 16384), ("height", height, 1, 16384),
                                 ("max_depth", max_depth, 1, 1024)):
         if not lo <= value <= hi:

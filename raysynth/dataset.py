@@ -79,7 +79,7 @@ def sample_accepted_scene(config, seed: int, index: int, base_dir=None, threads=
     """The scene of image ``index``: the first camera that sees enough objects.
 
     Returns (scene dict, attempt). Visibility comes from the pixel-centre labels, which do not
-    depend on spp, so candidates are checked with a 1-spp render."""
+    depend on spp, so candidates are checked with a labels-only render (spp 0)."""
     from .randomize.sample import derive_seed, sample_scene
     from .render import render
 
@@ -92,7 +92,7 @@ def sample_accepted_scene(config, seed: int, index: int, base_dir=None, threads=
         scene = sample_scene(config, scene_seed, base_dir=base_dir, camera_seed=camera_seed)
         if need <= 0:
             return scene, attempt
-        probe = render(scene, spp=1, max_depth=1, threads=threads, backend=backend)
+        probe = render(scene, spp=0, max_depth=1, threads=threads, backend=backend)
         seen = sum(
             1 for o in probe["labels"]["objects"]
             if o["annotated"] and o["visible_pixels"] > 0 and o["visibility"] >= config.camera.min_visibility

@@ -150,10 +150,6 @@ def case_empty_scene(tmp):
     return _scene_with(tmp, _set(["objects"], [])), [], ["objects", "empty"]
 
 
-def case_spp_zero(tmp):
-    return _scene_with(tmp, lambda s: None), ["--spp", "0"], ["--spp"]
-
-
 def case_spp_negative(tmp):
     return _scene_with(tmp, lambda s: None), ["--spp", "-4"], ["--spp"]
 
@@ -174,7 +170,7 @@ BAD_INPUT = [
     case_unknown_field, case_wrong_type, case_negative_radius, case_nan_in_transform,
     case_unknown_material_name, case_unknown_shape_type, case_unknown_light_type, case_malformed_json,
     case_not_an_object, case_not_utf8, case_missing_scene_file, case_missing_mesh_file,
-    case_malformed_mesh_file, case_empty_scene, case_spp_zero, case_spp_negative, case_spp_not_a_number,
+    case_malformed_mesh_file, case_empty_scene, case_spp_negative, case_spp_not_a_number,
     case_width_zero, case_unknown_option,
 ]
 
@@ -380,3 +376,16 @@ def test_bundled_scene_geometry_is_consistent(rendered):
     np.testing.assert_allclose(np.linalg.norm(n, axis=1), 1.0, atol=1e-4)
     assert ((n * cam[hit]).sum(axis=1) <= 1e-5).all(), "normals do not face the camera"
     assert (normals[~hit] == 0).all()
+
+
+def test_spp_zero_writes_labels_with_black_rgb(tmp_path):
+    """`--spp 0`: the label layers only; rgb is black, depth and masks are there."""
+    scene = _write(tmp_path, "scene.json", json.dumps(valid_scene()))
+    proc = cli("render", scene, "--out", tmp_path / "out", "--spp", "0")
+    assert proc.returncode == 0, proc.stderr
+    assert "labels only (spp 0)" in proc.stderr
+    rgb = iio.imread(tmp_path / "out" / "rgb.png")
+    instance = iio.imread(tmp_path / "out" / "instance.png")
+    assert (rgb == 0).all() and (instance == 1).sum() > 20
+    depth = np.load(tmp_path / "out" / "depth.npy")
+    assert ((depth > 0) == (instance > 0)).all()

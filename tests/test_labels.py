@@ -128,6 +128,25 @@ def test_many_objects_use_several_bit_words():
         assert rec["amodal_pixels"] == int(mask.sum())
 
 
+def test_spp_zero_renders_the_label_layers_only():
+    """spp 0: the label layers of the pixel-centre rays, bit for bit those of a full render,
+    with black rgb, coverage 1 and a soft mask that is the visible mask."""
+    objects = [sphere(2.0, 10.0, shift_x=-0.5), occluder(0.3, 6.0),
+               {"type": "quad", "size": [1.3, 0.9], "transform": {"translate": [2.1, 0.05, -5]},
+                "material": {"type": "emissive", "radiance": [1, 1, 1]}}]
+    full = render(objects, spp=3, max_depth=2)
+    only = render(objects, spp=0, max_depth=2)
+    assert len(np.unique(full["instance"])) == 4   # background and all three objects seen
+    for name in ("depth", "distance", "normals", "instance", "class", "albedo", "position", "part"):
+        np.testing.assert_array_equal(only[name], full[name], err_msg=name)
+    assert (only["rgb"] == 0).all() and (only["coverage"] == 1).all()
+    assert (only["soft_ids"][..., 0] == only["instance"]).all() and (only["soft_weight"][..., 0] == 1).all()
+    assert (only["soft_weight"][..., 1:] == 0).all()
+    assert only["labels"]["objects"] and only["labels"]["image"]["spp"] == 0
+    for a, b in zip(only["labels"]["objects"], full["labels"]["objects"]):
+        assert a["visible_pixels"] == b["visible_pixels"] and a["amodal_pixels"] == b["amodal_pixels"]
+
+
 def test_soft_masks_agree_with_rgb_edges():
     """A white emitter on black: each pixel's RGB is exactly the fraction of its camera samples
     that hit the emitter, which is what the soft mask records."""

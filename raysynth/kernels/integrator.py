@@ -10,6 +10,9 @@
 3. writes ``coverage``: the fraction of those camera samples whose first hit is the same
    instance as the centre ray's (background counts as an instance), and the soft mask: the
    first SOFT_SLOTS distinct instances the samples hit and the fraction of samples of each.
+
+``spp = 0`` renders the labels only: the centre ray is the pixel's one sample (coverage 1,
+soft mask = the centre's instance) and the radiance is black; no path is traced.
 """
 import math
 
@@ -281,6 +284,12 @@ def render_pixel(scene, frame, x, y, stack, stack_t):
     for k in range(slots):
         frame.soft_ids[y, x, k] = 0
         frame.soft_weight[y, x, k] = ZERO
+    if spp == 0:   # labels only: the centre ray is the one sample
+        for c in range(3):
+            frame.rgb[y, x, c] = ZERO
+        frame.coverage[y, x] = ONE
+        add_soft_sample(frame, y, x, centre_obj + 1)
+        return
     for s in range(spp):
         key = sample_key(seed, pixel, s)
         jx, jy = cmj_2d(s, spp, pattern)

@@ -655,7 +655,9 @@ class Camera(Model):
 class RenderSettings(Model):
     """Sampling and output settings."""
 
-    spp: Annotated[int, Field(ge=1, le=1 << 20)] = Field(64, description="Camera samples per pixel.")
+    spp: Annotated[int, Field(ge=0, le=1 << 20)] = Field(
+        64, description="Camera samples per pixel; 0 renders the label layers only (one pixel-centre ray "
+                        "per pixel, black rgb, coverage 1).")
     max_depth: Annotated[int, Field(ge=1, le=1024)] = Field(
         8, description="Maximum path length in segments, the camera ray included (1: emitters only, 2: direct light)."
     )
