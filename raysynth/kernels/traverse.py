@@ -124,49 +124,22 @@ def _leaf(prim_order, prim_info, tri_geom, shape_xform, shape_param, first, coun
 
 
 @kernel
-def _ray_in(scene, inst, ro_w, rd_w):
+def _ray_in(inst_xform, inst, ro_w, rd_w):
     """The world ray (ro_w, rd_w) in the object space of instance ``inst`` (world for -1)."""
     if inst < 0:
         return ro_w, rd_w
-    return (xform_point(scene.inst_xform, inst, XF_TO_OBJECT, ro_w),
-            xform_vector(scene.inst_xform, inst, XF_TO_OBJECT, rd_w))
+    return (xform_point(inst_xform, inst, XF_TO_OBJECT, ro_w),
+            xform_vector(inst_xform, inst, XF_TO_OBJECT, rd_w))
 
 
 def _make_trace_hit(inline):
     """``trace_hit`` compiled as a function of its own, or into its callers (``inline``)."""
 
     @kernel(inline=inline)
-    def trace_hit(scene, ro, rd, tmax, stack, stack_t, any_hit):
-        """Closest (or, with any_hit, any) intersection along the ray within (0, tmax).
-
-        ``trace_hit`` is a function of its own: callers with several trace calls (the
-        integrator) share one copy of the traversal instead of compiling one per call site.
-        ``trace_hit_inline`` is the same code compiled into its caller: a call costs about a
-        sixth of a ray cast on a 1M-triangle mesh (the SceneArrays argument is passed as 223
-        scalars), so the ray-casting loop (``cast.cast_rays_in``) uses it.
-
-        Parameters
-        ----------
-        scene : SceneArrays
-        ro, rd : world-space origin and direction (float32 tuples; rd need not be unit)
-        tmax : float32 upper bound of the ray parameter
-        stack : (STACK_SIZE,) int32 scratch (entries: ``_stack_entry``)
-        stack_t : (STACK_SIZE,) float32 scratch (the entries' entry distances)
-        any_hit : bool, stop at the first hit found (shadow rays)
-
-        Returns
-        -------
-        (t, prim, inst, u, v) : prim = -1 (NO_HIT) and t = -1 when nothing is hit; inst is the
-        row of inst_info when the hit primitive is a triangle of an instanced mesh (prim is then
-        one of the mesh's object-space triangles), else -1
-        """
-        boxes = scene.bvh_boxes
-        links = scene.bvh_links
-        prim_order = scene.prim_order
-        prim_info = scene.prim_info
-        tri_geom = scene.tri_geom
-        shape_xform = scene.shape_xform
-        shape_param = scene.shape_param
+    def traverse_tables(boxes, links, prim_order, prim_info, tri_geom, shape_xform, shape_param, inst_info,
+                        inst_xform, ro, rd, tmax, stack, stack_t, any_hit):
+        """``trace_hit`` on the nine scene tables the traversal reads (a call passes each array
+        as 9 scalars: 81 in all instead of the SceneArrays' 223)."""
         ro_w = ro
         rd_w = rd
         ox, oy, oz = ro[0], ro[1], ro[2]
@@ -229,16 +202,45 @@ def _make_trace_hit(inline):
                     # enter instance ``offset``: walk its mesh's tree with the ray in object space
                     inst = offset
                     inst_base = top
-                    ro, rd = _ray_in(scene, inst, ro_w, rd_w)
+                    ro, rd = _ray_in(inst_xform, inst, ro_w, rd_w)
                     ox, oy, oz = ro[0], ro[1], ro[2]
                     ix, iy, iz = _inverse_direction(rd)
                     cols = _near_far_columns(ix, iy, iz)
                     shear = ray_shear(ro, rd)
-                    record = scene.inst_info[inst, INST_ROOT]
+                    record = inst_info[inst, INST_ROOT]
                     break
         if best_prim == NO_HIT:
             return _MISS, NO_HIT, NO_HIT, ZERO, ZERO
         return best_t, best_prim, best_inst, best_u, best_v
+
+    @kernel(inline=inline)
+    def trace_hit(scene, ro, rd, tmax, stack, stack_t, any_hit):
+        """Closest (or, with any_hit, any) intersection along the ray within (0, tmax).
+
+        ``trace_hit`` is a function of its own: callers with several trace calls (the
+        integrator) share one copy of the traversal instead of compiling one per call site.
+        ``trace_hit_inline`` is the same code compiled into its caller: a call costs about a
+        sixth of a ray cast on a 1M-triangle mesh (the SceneArrays argument is passed as 223
+        scalars), so the ray-casting loop (``cast.cast_rays_in``) uses it.
+
+        Parameters
+        ----------
+        scene : SceneArrays
+        ro, rd : world-space origin and direction (float32 tuples; rd need not be unit)
+        tmax : float32 upper bound of the ray parameter
+        stack : (STACK_SIZE,) int32 scratch (entries: ``_stack_entry``)
+        stack_t : (STACK_SIZE,) float32 scratch (the entries' entry distances)
+        any_hit : bool, stop at the first hit found (shadow rays)
+
+        Returns
+        -------
+        (t, prim, inst, u, v) : prim = -1 (NO_HIT) and t = -1 when nothing is hit; inst is the
+        row of inst_info when the hit primitive is a triangle of an instanced mesh (prim is then
+        one of the mesh's object-space triangles), else -1
+        """
+        return traverse_tables(scene.bvh_boxes, scene.bvh_links, scene.prim_order, scene.prim_info, scene.tri_geom,
+                               scene.shape_xform, scene.shape_param, scene.inst_info, scene.inst_xform,
+                               ro, rd, tmax, stack, stack_t, any_hit)
 
     return trace_hit
 
@@ -290,7 +292,7 @@ def mark_objects_along_ray(scene, ro, rd, stack, bits, y, x):
             inst = -2 - record
             inst_obj = scene.inst_info[inst, INST_OBJECT]
             inst_base = top
-            ro, rd = _ray_in(scene, inst, ro_w, rd_w)
+            ro, rd = _ray_in(scene.inst_xform, inst, ro_w, rd_w)
             ox, oy, oz = ro[0], ro[1], ro[2]
             ix, iy, iz = _inverse_direction(rd)
             record = scene.inst_info[inst, INST_ROOT]
