@@ -16,7 +16,7 @@ from numba import prange
 
 from .._jit import cpu_launcher
 from ..kernels.amodal import amodal_pixel
-from ..kernels.integrator import render_pixel
+from ..kernels.integrator import render_tile
 from ..kernels.cast import cast_rays_in
 from ..kernels.tags import STACK_SIZE
 
@@ -32,9 +32,7 @@ def _render_tiles(scene, frame, tiles, first, count, stacks, stacks_t):
         stack = stacks[k]
         stack_t = stacks_t[k]
         x0, y0, x1, y1 = tiles[first + k, 0], tiles[first + k, 1], tiles[first + k, 2], tiles[first + k, 3]
-        for y in range(y0, y1):
-            for x in range(x0, x1):
-                render_pixel(scene, frame, x, y, stack, stack_t)
+        render_tile(scene, frame, x0, y0, x1, y1, stack, stack_t)
 
 
 def make_tiles(width: int, height: int, tile: int = TILE) -> np.ndarray:

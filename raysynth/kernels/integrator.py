@@ -1,6 +1,7 @@
 """The per-pixel body shared by every backend: label pass and path tracing. Target-free.
 
-``render_pixel`` is the only entry point a launcher calls. For pixel (x, y) it
+``render_pixel`` (CUDA: one pixel per thread) and ``render_tile`` (CPU: a tile of pixels per call,
+the same code compiled into its loop) are the entry points launchers call. For pixel (x, y) it
 
 1. traces the ray through the pixel centre and writes the label layers from its first hit
    (instance, class, mesh part, depth, distance, camera-space normal, albedo, world position);
@@ -245,66 +246,77 @@ def trace_path(scene, ro, rd, key, s, spp, pattern, stack, stack_t):
     return radiance, first_obj
 
 
-@kernel
-def render_pixel(scene, frame, x, y, stack, stack_t):
-    """Render pixel (x, y) into every layer of ``frame`` (see the module docstring)."""
-    cam = scene.camera
-    width = frame.rgb.shape[1]
-    pixel = y * width + x
+def _make_render_pixel(inline):
+    """``render_pixel`` as a function of its own (the CUDA launchers: one pixel per thread; Numba's
+    IR-level inlining does not type for the CUDA target), or compiled into its caller
+    (``render_tile``: a call passes the SceneArrays and Frame as ~330 scalars, which cost as
+    much as a labels-only pixel)."""
 
-    # ---- 1. labels from the ray through the pixel centre
-    ro, rd = camera_ray(cam, F32(x) + HALF, F32(y) + HALF, HALF, HALF)
-    t, prim, inst, u, v = trace_hit(scene, ro, rd, BIG, stack, stack_t, False)
-    centre_obj = -1
-    if prim >= 0:
-        p, ng, ns, obj, _ = surface_at_hit(scene, prim, inst, ro, rd, t, u, v)
-        centre_obj = obj
-        frame.instance[y, x] = obj + 1
-        if scene.prim_info[prim, PRIM_KIND] == TRIANGLE:
-            frame.part[y, x] = scene.tri_part[scene.prim_info[prim, PRIM_INDEX]] + 1
-        frame.class_id[y, x] = scene.obj_info[obj, OBJ_CLASS]
-        frame.distance[y, x] = t
-        frame.depth[y, x] = t * dot(rd, vec_at(cam, CAM_FORWARD))
-        n = ns if dot(ns, rd) < ZERO else neg(ns)   # facing the camera
-        frame.normal[y, x, 0] = dot(n, vec_at(cam, CAM_RIGHT))
-        frame.normal[y, x, 1] = dot(n, vec_at(cam, CAM_DOWN))
-        frame.normal[y, x, 2] = dot(n, vec_at(cam, CAM_FORWARD))
-        albedo = surface_color(scene, hit_material(scene, prim, obj), obj, p, prim, u, v)
-        for c in range(3):
-            frame.albedo[y, x, c] = albedo[c]
-            frame.position[y, x, c] = p[c]
+    @kernel(inline=inline)
+    def render_pixel(scene, frame, x, y, stack, stack_t):
+        """Render pixel (x, y) into every layer of ``frame`` (see the module docstring)."""
+        cam = scene.camera
+        width = frame.rgb.shape[1]
+        pixel = y * width + x
 
-    # ---- 2. camera paths, box filter; 3. coverage of the centre ray's instance
-    spp = scene.settings[SET_SPP]
-    seed = scene.settings[SET_SEED]
-    pattern = sample_key(seed, pixel, PATTERN_SAMPLE)
-    total = BLACK
-    same = 0
-    slots = frame.soft_ids.shape[2]
-    for k in range(slots):
-        frame.soft_ids[y, x, k] = 0
-        frame.soft_weight[y, x, k] = ZERO
-    if spp == 0:   # labels only: the centre ray is the one sample
+        # ---- 1. labels from the ray through the pixel centre
+        ro, rd = camera_ray(cam, F32(x) + HALF, F32(y) + HALF, HALF, HALF)
+        t, prim, inst, u, v = trace_hit(scene, ro, rd, BIG, stack, stack_t, False)
+        centre_obj = -1
+        if prim >= 0:
+            p, ng, ns, obj, _ = surface_at_hit(scene, prim, inst, ro, rd, t, u, v)
+            centre_obj = obj
+            frame.instance[y, x] = obj + 1
+            if scene.prim_info[prim, PRIM_KIND] == TRIANGLE:
+                frame.part[y, x] = scene.tri_part[scene.prim_info[prim, PRIM_INDEX]] + 1
+            frame.class_id[y, x] = scene.obj_info[obj, OBJ_CLASS]
+            frame.distance[y, x] = t
+            frame.depth[y, x] = t * dot(rd, vec_at(cam, CAM_FORWARD))
+            n = ns if dot(ns, rd) < ZERO else neg(ns)   # facing the camera
+            frame.normal[y, x, 0] = dot(n, vec_at(cam, CAM_RIGHT))
+            frame.normal[y, x, 1] = dot(n, vec_at(cam, CAM_DOWN))
+            frame.normal[y, x, 2] = dot(n, vec_at(cam, CAM_FORWARD))
+            albedo = surface_color(scene, hit_material(scene, prim, obj), obj, p, prim, u, v)
+            for c in range(3):
+                frame.albedo[y, x, c] = albedo[c]
+                frame.position[y, x, c] = p[c]
+
+        # ---- 2. camera paths, box filter; 3. coverage of the centre ray's instance
+        spp = scene.settings[SET_SPP]
+        seed = scene.settings[SET_SEED]
+        pattern = sample_key(seed, pixel, PATTERN_SAMPLE)
+        total = BLACK
+        same = 0
+        slots = frame.soft_ids.shape[2]
+        for k in range(slots):
+            frame.soft_ids[y, x, k] = 0
+            frame.soft_weight[y, x, k] = ZERO
+        for s in range(spp):
+            key = sample_key(seed, pixel, s)
+            jx, jy = cmj_2d(s, spp, pattern)
+            ro, rd = camera_ray(cam, F32(x) + jx, F32(y) + jy, uniform(key, DIM_LENS), uniform(key, DIM_LENS + 1))
+            radiance, first_obj = trace_path(scene, ro, rd, key, s, spp, pattern, stack, stack_t)
+            if math.isfinite(radiance[0]) and math.isfinite(radiance[1]) and math.isfinite(radiance[2]):
+                total = add(total, radiance)
+            if first_obj == centre_obj:
+                same += 1
+            add_soft_sample(frame, y, x, first_obj + 1)
+        if spp == 0:   # labels only: the centre ray is the one sample (black radiance)
+            add_soft_sample(frame, y, x, centre_obj + 1)
+            same = 1
+        inv = ONE / F32(max(spp, 1))
         for c in range(3):
-            frame.rgb[y, x, c] = ZERO
-        frame.coverage[y, x] = ONE
-        add_soft_sample(frame, y, x, centre_obj + 1)
-        return
-    for s in range(spp):
-        key = sample_key(seed, pixel, s)
-        jx, jy = cmj_2d(s, spp, pattern)
-        ro, rd = camera_ray(cam, F32(x) + jx, F32(y) + jy, uniform(key, DIM_LENS), uniform(key, DIM_LENS + 1))
-        radiance, first_obj = trace_path(scene, ro, rd, key, s, spp, pattern, stack, stack_t)
-        if math.isfinite(radiance[0]) and math.isfinite(radiance[1]) and math.isfinite(radiance[2]):
-            total = add(total, radiance)
-        if first_obj == centre_obj:
-            same += 1
-        add_soft_sample(frame, y, x, first_obj + 1)
-    inv = ONE / F32(spp)
-    for c in range(3):
-        frame.rgb[y, x, c] = total[c] * inv
-    frame.coverage[y, x] = F32(same) * inv
-    finish_soft_mask(frame, y, x, inv)
+            frame.rgb[y, x, c] = total[c] * inv
+        frame.coverage[y, x] = F32(same) * inv
+        finish_soft_mask(frame, y, x, inv)
+
+    return render_pixel
+
+
+_CALLED = False   # the factory's argument (a name, as the kernel-source rules ask)
+_INLINED = True
+render_pixel = _make_render_pixel(_CALLED)
+_render_pixel_inline = _make_render_pixel(_INLINED)
 
 
 @kernel
@@ -344,3 +356,13 @@ def finish_soft_mask(frame, y, x, inv_spp):
                 j -= 1
             else:
                 break
+
+
+@kernel
+def render_tile(scene, frame, x0, y0, x1, y1, stack, stack_t):
+    """Render the pixels [x0, x1) x [y0, y1) of ``frame`` (the CPU launcher's unit of work:
+    ``render_pixel`` is compiled into this loop, so a tile, not a pixel, pays for a call)."""
+    for y in range(y0, y1):
+        for x in range(x0, x1):
+            _render_pixel_inline(scene, frame, x, y, stack, stack_t)
+
