@@ -62,8 +62,9 @@ def render_frame(arrays, frame, threads: Optional[int] = None,
         numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
     try:
         # launches of a few tiles each, for progress, but at most ~16 per image (each parallel
-        # launch costs ~0.1 ms of thread wake-up: 38 launches were 15 % of a 320x240 labels pass)
-        batch = max(4 * numba.get_num_threads(), 8, len(tiles) // 16)
+        # launch costs ~0.1 ms of thread wake-up: 38 launches were 15 % of a 320x240 labels
+        # pass); one launch when nobody watches the progress
+        batch = max(4 * numba.get_num_threads(), 8, len(tiles) // 16) if progress is not None else len(tiles)
         stacks = np.zeros((batch, STACK_SIZE), dtype=np.int32)
         stacks_t = np.zeros((batch, STACK_SIZE), dtype=np.float32)
         for first in range(0, len(tiles), batch):
