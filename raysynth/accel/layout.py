@@ -71,9 +71,10 @@ def _fill(node_bounds, node_info, record_of, words_f, words_i):
                 words_i[r, link + 1] = 0
 
 
-def _aligned_empty(rows: int, words: int = RECORD_WORDS) -> np.ndarray:
-    """(rows, words) float32 zeros whose first byte is 64-byte aligned."""
-    raw = np.zeros(rows * words + 16, dtype=np.float32)
+def _aligned_empty(rows: int, words: int = RECORD_WORDS, zeroed: bool = True) -> np.ndarray:
+    """(rows, words) float32 whose first byte is 64-byte aligned: zeros, or (``zeroed=False``)
+    left unset for a caller that writes every word."""
+    raw = (np.zeros if zeroed else np.empty)(rows * words + 16, dtype=np.float32)
     shift = (-raw.ctypes.data % 64) // 4
     return raw[shift:shift + rows * words].reshape(rows, words)
 
@@ -100,7 +101,7 @@ def pair_layout(node_bounds: np.ndarray, node_info: np.ndarray):
         records_i[0, LINK_A:LINK_A + 2] = node_info[0, :2]
         records_i[0, LINK_B:LINK_B + 2] = (0, -1)
         return records_f, records_i
-    records_f = _aligned_empty(n_records)
+    records_f = _aligned_empty(n_records, zeroed=False)   # _fill writes all 16 words of each
     records_i = records_f.view(np.int32)
     _fill(node_bounds, node_info, record_of, records_f, records_i)
     return records_f, records_i
@@ -189,8 +190,8 @@ def _widen(rec_f, rec_i, roots, first, total, out_f, out_i, root_of, depth_of):
     children of one record consecutive. Returns the number of wide records; root_of[j] is the
     wide record of roots[j], depth_of[w] the depth of wide record w in its tree."""
     n_out = 0
-    todo = np.empty(out_f.shape[0], dtype=np.int64)        # binary record of each wide one
-    wide_stack = np.empty(out_f.shape[0], dtype=np.int64)  # wide records still to fill
+    todo = np.empty(out_f.shape[0], dtype=np.int32)        # binary record of each wide one
+    wide_stack = np.empty(out_f.shape[0], dtype=np.int32)  # wide records still to fill
     slot_r = np.empty(4, dtype=np.int64)                   # children of one wide record as
     slot_s = np.empty(4, dtype=np.int64)                   # (binary record, side 0 / 1)
     for j in range(roots.shape[0]):
@@ -298,16 +299,14 @@ def wide_layout(records_i: np.ndarray, roots) -> tuple:
     records_f = records_i.view(np.float32)
     roots = np.asarray(roots, dtype=np.int64)
     k = len(records_i)
-    first = np.zeros(k, dtype=np.int64)
-    total = np.zeros(k, dtype=np.int64)
+    first = np.empty(k, dtype=np.int32)   # both written for every record by _mergeable
+    total = np.empty(k, dtype=np.int32)
     _mergeable(records_f, records_i, k, first, total)
     # room for k records (an upper bound), not zero-filled: pages never written take no memory
-    raw = np.empty(k * WIDE_WORDS + 16, dtype=np.float32)
-    shift = (-raw.ctypes.data % 64) // 4
-    out_f = raw[shift:shift + k * WIDE_WORDS].reshape(k, WIDE_WORDS)
+    out_f = _aligned_empty(k, WIDE_WORDS, zeroed=False)
     out_i = out_f.view(np.int32)
     root_of = np.zeros(len(roots), dtype=np.int64)
-    depth_of = np.zeros(k, dtype=np.int64)
+    depth_of = np.empty(k, dtype=np.int32)   # written for every wide record made
     n = _widen(records_f, records_i, roots, first, total, out_f, out_i, root_of, depth_of)
     # the traversal stack packs a leaf as first slot * 8 + count in an int32 (kernels/traverse.py)
     links = out_i[:n, WIDE_LINKS:]
