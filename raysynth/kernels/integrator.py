@@ -52,7 +52,6 @@ from .tags import (
     MAT_TEXTURE,
     OBJ_CLASS,
     OBJ_LIGHT,
-    OBJ_MATERIAL,
     PRIM_INDEX,
     PRIM_KIND,
     SET_MAX_DEPTH,
