@@ -17,7 +17,7 @@ from numba import prange
 from .._jit import cpu_launcher
 from ..kernels.amodal import amodal_pixel
 from ..kernels.integrator import render_tile
-from ..kernels.cast import cast_rays_in
+from ..kernels.cast import cast_rays_in, cast_rays_in_shared
 from ..kernels.tags import STACK_SIZE
 
 TILE = 16
@@ -120,14 +120,27 @@ def _cast_chunks(scene, origins, directions, t_max, any_hit, out_t, out_prim, ou
                      stacks[c], stacks_t[c], out_t, out_prim, out_obj, out_u, out_v)
 
 
-def cast_rays(arrays, origins, directions, t_max=None, any_hit=False, threads=None):
+@cpu_launcher
+def _cast_chunks_shared(scene, origins, directions, t_max, any_hit, out_t, out_prim, out_obj, out_u, out_v, stacks,
+                        stacks_t):
+    """``_cast_chunks`` calling the renderer's compiled traversal once per ray (see ``cast_rays``)."""
+    n = origins.shape[0]
+    n_chunks = (n + RAY_CHUNK - 1) // RAY_CHUNK
+    for c in prange(n_chunks):
+        cast_rays_in_shared(scene, origins, directions, t_max, c * RAY_CHUNK, min(n, (c + 1) * RAY_CHUNK), any_hit,
+                            stacks[c], stacks_t[c], out_t, out_prim, out_obj, out_u, out_v)
+
+
+def cast_rays(arrays, origins, directions, t_max=None, any_hit=False, threads=None, few=False):
     """Trace (n, 3) float32 world-space rays against ``arrays`` (SceneArrays).
 
     Returns (t, index, object, u, v), each (n,), -1 on a miss: t float32 ray parameter; index
     int32, the primitive's index within its kind (triangle or analytic shape; for an instanced
     mesh, the row of its shared object-space triangle); object int32, the
     scene object index (instance id - 1); u, v float32 surface coordinates of the hit.
-    With ``any_hit`` the traversal stops at the first hit found (not the closest)."""
+    With ``any_hit`` the traversal stops at the first hit found (not the closest). ``few``: a
+    handful of rays (the labels' occlusion rays): the launcher that reuses the renderer's
+    compiled traversal, slower per ray but seconds quicker to compile the first time."""
     n = origins.shape[0]
     if t_max is None:
         t_max = np.full(n, np.float32(3.0e38), dtype=np.float32)
@@ -144,8 +157,9 @@ def cast_rays(arrays, origins, directions, t_max=None, any_hit=False, threads=No
     if threads is not None:
         numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
     try:
-        _cast_chunks(arrays, origins, directions, t_max, bool(any_hit), out_t, out_prim, out_obj, out_u, out_v, stacks,
-                     stacks_t)
+        launcher = _cast_chunks_shared if few else _cast_chunks
+        launcher(arrays, origins, directions, t_max, bool(any_hit), out_t, out_prim, out_obj, out_u, out_v, stacks,
+                 stacks_t)
     finally:
         numba.set_num_threads(previous)
     return out_t, out_prim, out_obj, out_u, out_v

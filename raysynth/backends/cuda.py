@@ -328,8 +328,9 @@ def launch_rays(scene, rays: RayBuffers, any_hit: bool = False) -> None:
     c.synchronize()
 
 
-def cast_rays(arrays, origins, directions, t_max=None, any_hit=False, threads=None):
-    """Trace (n, 3) float32 world-space rays against ``arrays`` on the GPU.
+def cast_rays(arrays, origins, directions, t_max=None, any_hit=False, threads=None, few=False):
+    """Trace (n, 3) float32 world-space rays against ``arrays`` on the GPU (``few`` is accepted
+    for the CPU backend's signature and changes nothing here).
 
     Same contract as :func:`raysynth.backends.cpu.cast_rays`: returns host (t, index, object,
     u, v), each (n,), -1 on a miss. ``threads`` is ignored."""

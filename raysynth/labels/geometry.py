@@ -365,7 +365,7 @@ def _visibility(compiled, world: np.ndarray, owner: np.ndarray, instance_layer=N
     dist = np.linalg.norm(d, axis=1)
     origins = np.ascontiguousarray(np.broadcast_to(centre, d.shape), dtype=np.float32)
     dirs = np.ascontiguousarray(d / dist[:, None], dtype=np.float32)
-    _, _, hit_obj, _, _ = cast_rays(compiled.arrays, origins, dirs, t_max=dist * (1.0 - VISIBILITY_RTOL))
+    _, _, hit_obj, _, _ = cast_rays(compiled.arrays, origins, dirs, t_max=dist * (1.0 - VISIBILITY_RTOL), few=True)
     v[idx] = np.where(hit_obj < 0, 2, 1)
     return cam, image, v
 
