@@ -79,6 +79,12 @@ def _stamp_cache_with_package_source() -> None:
 
 _stamp_cache_with_package_source()
 
+#: Names for a kernel factory's ``inline`` argument (the kernel-source rules ask for names):
+#: ``_make_x(CALLED)`` gives a function of its own, ``_make_x(INLINED)`` one compiled into callers.
+CALLED = False
+INLINED = True
+
+
 def kernel(fn=None, *, inline: bool = False):
     """Target-free kernel function, compiled for whichever launcher calls it (CPU or CUDA).
 

@@ -35,13 +35,19 @@ def three_boxes_obj(path):
     return path
 
 
-def test_obj_groups_are_parts(tmp_path):
+def three_boxes_scenes(tmp_path):
+    """(the three boxes as one OBJ mesh with a group each, the same boxes as analytic objects)."""
     obj = three_boxes_obj(tmp_path / "boxes.obj")
     mesh_scene = {"camera": CAMERA, "render": {"spp": 1, "max_depth": 1},
                   "objects": [{"type": "mesh", "file": str(obj), "label": "boxes"}]}
     ref_scene = {"camera": CAMERA, "render": {"spp": 1, "max_depth": 1},
                  "objects": [{"type": "box", "size": [2 * HALF] * 3, "transform": {"translate": list(c)}}
                              for c in CENTRES.values()]}
+    return mesh_scene, ref_scene
+
+
+def test_obj_groups_are_parts(tmp_path):
+    mesh_scene, ref_scene = three_boxes_scenes(tmp_path)
     got = render(mesh_scene, labels=False)
     ref = render(ref_scene, labels=False)
     assert got["meta"]["objects"][0]["parts"] == ["left", "mid", "right"]
@@ -110,12 +116,7 @@ def test_parts_are_annotated(tmp_path):
     pixels: equal to the instance masks of the same boxes as separate analytic objects."""
     from raysynth.labels import rle
 
-    obj = three_boxes_obj(tmp_path / "boxes.obj")
-    mesh_scene = {"camera": CAMERA, "render": {"spp": 1, "max_depth": 1},
-                  "objects": [{"type": "mesh", "file": str(obj), "label": "boxes"}]}
-    ref_scene = {"camera": CAMERA, "render": {"spp": 1, "max_depth": 1},
-                 "objects": [{"type": "box", "size": [2 * HALF] * 3, "transform": {"translate": list(c)}}
-                             for c in CENTRES.values()]}
+    mesh_scene, ref_scene = three_boxes_scenes(tmp_path)
     got = render(mesh_scene)
     ref = render(ref_scene, labels=False)
     parts = got["labels"]["objects"][0]["parts"]

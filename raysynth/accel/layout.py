@@ -128,6 +128,13 @@ def _box_area(x0, y0, z0, x1, y1, z1):
 
 
 @host_jit
+def _slot_area(rec_f, r, side):
+    """Surface area of the box of child ``side`` of paired record r."""
+    b = 6 * side
+    return _box_area(rec_f[r, b], rec_f[r, b + 1], rec_f[r, b + 2], rec_f[r, b + 3], rec_f[r, b + 4], rec_f[r, b + 5])
+
+
+@host_jit
 def _mergeable(rec_f, rec_i, n_binary, first, total):
     """For each binary record, first[r] / total[r] = the slots of its subtree if that subtree
     should become one leaf; total[r] = 0 otherwise. It should when it holds only leaves, in
@@ -146,9 +153,7 @@ def _mergeable(rec_f, rec_i, n_binary, first, total):
         for side in range(2):
             offset = rec_i[r, 12 + 2 * side]
             count = rec_i[r, 13 + 2 * side]
-            b = 6 * side
-            child_area = _box_area(rec_f[r, b], rec_f[r, b + 1], rec_f[r, b + 2],
-                                   rec_f[r, b + 3], rec_f[r, b + 4], rec_f[r, b + 5])
+            child_area = _slot_area(rec_f, r, side)
             f, n = 0, 0
             if count > 0:
                 f, n = offset, count
@@ -169,15 +174,6 @@ def _mergeable(rec_f, rec_i, n_binary, first, total):
             first[r] = f0
             total[r] = n0 + n1
             cost[r] = (n0 + n1) * area
-
-
-@host_jit
-def _slot_area(rec_f, r, side):
-    b = 6 * side
-    dx = rec_f[r, b + 3] - rec_f[r, b + 0]
-    dy = rec_f[r, b + 4] - rec_f[r, b + 1]
-    dz = rec_f[r, b + 5] - rec_f[r, b + 2]
-    return dx * dy + dy * dz + dz * dx
 
 
 @host_jit
@@ -214,7 +210,7 @@ def _widen(rec_f, rec_i, roots, first, total, out_f, out_i, root_of, depth_of):
                     n += 1
             while n < 4:
                 best = -1
-                best_area = np.float32(-1.0)
+                best_area = -1.0
                 for k in range(n):
                     offset = rec_i[slot_r[k], 12 + 2 * slot_s[k]]
                     count = rec_i[slot_r[k], 13 + 2 * slot_s[k]]

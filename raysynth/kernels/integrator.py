@@ -17,7 +17,7 @@ soft mask = the centre's instance) and the radiance is black; no path is traced.
 """
 import math
 
-from .._jit import kernel
+from .._jit import CALLED, INLINED, kernel
 from .camera import camera_ray
 from .intersect import surface_at_hit
 from .lights import (
@@ -312,10 +312,8 @@ def _make_render_pixel(inline):
     return render_pixel
 
 
-_CALLED = False   # the factory's argument (a name, as the kernel-source rules ask)
-_INLINED = True
-render_pixel = _make_render_pixel(_CALLED)
-_render_pixel_inline = _make_render_pixel(_INLINED)
+render_pixel = _make_render_pixel(CALLED)
+_render_pixel_inline = _make_render_pixel(INLINED)
 
 
 @kernel

@@ -22,7 +22,7 @@ level of both trees + 4 (checked by the compiler against STACK_SIZE).
 """
 import numpy as np
 
-from .._jit import kernel
+from .._jit import CALLED, INLINED, kernel
 from ..accel.layout import WIDE_LINKS
 from .intersect import intersect_prim, intersect_primitive, ray_shear
 from .tags import INST_OBJECT, INST_ROOT, NO_HIT, PRIM_OBJECT, XF_TO_OBJECT
@@ -78,17 +78,11 @@ def _enter_child(boxes, row, c, ox, oy, oz, ix, iy, iz, cols, tmax):
 
 
 @kernel
-def _crosses_child(boxes, row, c, ox, oy, oz, ix, iy, iz):
-    """Does the ray's line from its origin on (t > 0, no upper bound) cross child c's box?"""
-    tx0 = (boxes[row, c] - ox) * ix
-    tx1 = (boxes[row, 12 + c] - ox) * ix
-    ty0 = (boxes[row, 4 + c] - oy) * iy
-    ty1 = (boxes[row, 16 + c] - oy) * iy
-    tz0 = (boxes[row, 8 + c] - oz) * iz
-    tz1 = (boxes[row, 20 + c] - oz) * iz
-    t_near = max(max(min(tx0, tx1), min(ty0, ty1)), max(min(tz0, tz1), ZERO))
-    t_far = min(min(max(tx0, tx1), max(ty0, ty1)), max(tz0, tz1))
-    return t_near <= t_far
+def _ray_setup(ro, rd):
+    """What a walk precomputes for the ray (ro, rd): origin components, reciprocal direction,
+    the near/far bound columns (``_near_far_columns``) and the triangle test's ``ray_shear``."""
+    ix, iy, iz = _inverse_direction(rd)
+    return ro[0], ro[1], ro[2], ix, iy, iz, _near_far_columns(ix, iy, iz), ray_shear(ro, rd)
 
 
 @kernel
@@ -142,10 +136,7 @@ def _make_trace_hit(inline):
         as 9 scalars: 81 in all instead of the SceneArrays' 223)."""
         ro_w = ro
         rd_w = rd
-        ox, oy, oz = ro[0], ro[1], ro[2]
-        ix, iy, iz = _inverse_direction(rd)
-        cols = _near_far_columns(ix, iy, iz)
-        shear = ray_shear(ro, rd)
+        ox, oy, oz, ix, iy, iz, cols, shear = _ray_setup(ro, rd)
         best_t = tmax
         best_prim = NO_HIT
         best_inst = NO_HIT
@@ -179,10 +170,7 @@ def _make_trace_hit(inline):
                     inst = NO_HIT
                     ro = ro_w
                     rd = rd_w
-                    ox, oy, oz = ro[0], ro[1], ro[2]
-                    ix, iy, iz = _inverse_direction(rd)
-                    cols = _near_far_columns(ix, iy, iz)
-                    shear = ray_shear(ro, rd)
+                    ox, oy, oz, ix, iy, iz, cols, shear = _ray_setup(ro, rd)
                 top -= 1
                 if stack_t[top] > best_t:
                     continue   # a hit found since the push lies before this box
@@ -203,10 +191,7 @@ def _make_trace_hit(inline):
                     inst = offset
                     inst_base = top
                     ro, rd = _ray_in(inst_xform, inst, ro_w, rd_w)
-                    ox, oy, oz = ro[0], ro[1], ro[2]
-                    ix, iy, iz = _inverse_direction(rd)
-                    cols = _near_far_columns(ix, iy, iz)
-                    shear = ray_shear(ro, rd)
+                    ox, oy, oz, ix, iy, iz, cols, shear = _ray_setup(ro, rd)
                     record = inst_info[inst, INST_ROOT]
                     break
         if best_prim == NO_HIT:
@@ -245,10 +230,8 @@ def _make_trace_hit(inline):
     return trace_hit
 
 
-_CALLED = False   # the factory's argument (a name, as the kernel-source rules ask)
-_INLINED = True
-trace_hit = _make_trace_hit(_CALLED)
-trace_hit_inline = _make_trace_hit(_INLINED)
+trace_hit = _make_trace_hit(CALLED)
+trace_hit_inline = _make_trace_hit(INLINED)
 
 
 @kernel
@@ -280,8 +263,7 @@ def mark_objects_along_ray(scene, ro, rd, stack, bits, y, x):
     links = scene.bvh_links
     ro_w = ro
     rd_w = rd
-    ox, oy, oz = ro[0], ro[1], ro[2]
-    ix, iy, iz = _inverse_direction(rd)
+    ox, oy, oz, ix, iy, iz, cols, _ = _ray_setup(ro, rd)
     inst = NO_HIT
     inst_obj = 0
     inst_base = 0
@@ -293,8 +275,7 @@ def mark_objects_along_ray(scene, ro, rd, stack, bits, y, x):
             inst_obj = scene.inst_info[inst, INST_OBJECT]
             inst_base = top
             ro, rd = _ray_in(scene.inst_xform, inst, ro_w, rd_w)
-            ox, oy, oz = ro[0], ro[1], ro[2]
-            ix, iy, iz = _inverse_direction(rd)
+            ox, oy, oz, ix, iy, iz, cols, _ = _ray_setup(ro, rd)
             record = scene.inst_info[inst, INST_ROOT]
         row = np.uint64(record)
         for child in range(4):
@@ -302,8 +283,8 @@ def mark_objects_along_ray(scene, ro, rd, stack, bits, y, x):
             count = links[row, _LINKS + 2 * child + 1]
             if count < 0:
                 continue
-            if not _crosses_child(boxes, row, child, ox, oy, oz, ix, iy, iz):
-                continue
+            if _enter_child(boxes, row, np.uint64(child), ox, oy, oz, ix, iy, iz, cols, _INV_TINY) < ZERO:
+                continue   # the ray's line from its origin on (no t_max) misses the box
             if count > 0:
                 for k in range(offset, offset + count):
                     prim = scene.prim_order[k]
@@ -329,8 +310,7 @@ def mark_objects_along_ray(scene, ro, rd, stack, bits, y, x):
             inst = NO_HIT
             ro = ro_w
             rd = rd_w
-            ox, oy, oz = ro[0], ro[1], ro[2]
-            ix, iy, iz = _inverse_direction(rd)
+            ox, oy, oz, ix, iy, iz, cols, _ = _ray_setup(ro, rd)
         if top == 0:
             break
         top -= 1
