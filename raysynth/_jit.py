@@ -5,7 +5,8 @@
 - ``host_jit``: decorator for host-side compiled helpers (BVH build, label passes): CPU only,
   cached on disk.
 - ``parallel_host_jit``: host-side compiled helpers that use ``prange``, cached on disk.
-- ``cpu_launcher``: the CPU launchers of the shared kernels (``prange`` over tiles or rays).
+- ``cpu_launcher``: the CPU launchers of the shared kernels: a plain loop over one thread's share
+  of the tiles or rays, called from one Python thread per core (``backends.cpu.run_shares``).
 - ``CUDA_LAUNCHER``: the options of the CUDA launchers (``numba.cuda.jit``).
 
 Options chosen once for all code:
@@ -89,14 +90,18 @@ def kernel(fn=None, *, inline: bool = False):
     """Target-free kernel function, compiled for whichever launcher calls it (CPU or CUDA).
 
     ``@kernel``: a function of its own, called by its callers (LLVM may still inline small
-    ones). ``@kernel(inline=True)``: its Numba IR is inlined into every caller. Use it where a
-    call would cost more than the body: a call passes every argument as scalars, and a
-    SceneArrays argument alone is 223 of them (27 arrays of 7 or 9 fields each).
+    ones). ``@kernel(inline=True)``: its Numba IR is inlined into every caller (CPU launchers
+    only). Use it where a call would cost more than the body: a call passes every argument as
+    scalars, and a SceneArrays argument alone is 223 of them (27 arrays of 7 or 9 fields each).
+    The inlined form is an ``njit(inline="always")`` function, inlined before typing: an
+    overload with ``inline="always"`` would also be compiled on its own, in full, just to find
+    its signature (seconds of a cold start for ``render_pixel``).
     """
     if fn is None:
         return lambda f: kernel(f, inline=inline)
-    # a fresh register_jitable per function: it pops "inline" from its keyword arguments
-    return register_jitable(inline="always" if inline else "never", **_COMMON)(fn)
+    if inline:
+        return njit(inline="always", **_COMMON)(fn)
+    return register_jitable(**_COMMON)(fn)
 
 
 #: Host-side compiled helper, single-threaded, cached.
@@ -105,8 +110,13 @@ host_jit = njit(cache=True, nogil=True, **_COMMON)
 #: Host-side compiled helper that uses ``prange``, cached.
 parallel_host_jit = njit(cache=True, nogil=True, parallel=True, **_COMMON)
 
-#: CPU launcher of the shared kernels: ``prange``, cached, no reference counting (see above).
-cpu_launcher = njit(cache=True, nogil=True, parallel=True, _nrt=False, **_COMMON)
+#: CPU launcher of the shared kernels: a serial loop over one thread's share of the work, run on
+#: Python threads (it releases the GIL), cached, no reference counting (see above). Not a
+#: ``prange``: Numba's parallel lowering optimizes and generates machine code for everything the
+#: loop calls several more times (gufunc, its wrapper, the launcher), seconds of a cold start,
+#: for no speed: the tiles are independent and a static share per thread is what ``prange``
+#: did too.
+cpu_launcher = njit(cache=True, nogil=True, _nrt=False, **_COMMON)
 
 #: Options of the CUDA launchers (``cuda.jit(**CUDA_LAUNCHER)`` in backends/cuda.py, built only
 #: when that backend is used). No fastmath, as on the CPU; CUDA kernels never raise on 1/0 (no

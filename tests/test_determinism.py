@@ -168,3 +168,35 @@ def test_in_process_seed_changes_rgb_only():
         assert np.array_equal(a[name], b[name]), f"layer {name} depends on the seed"
     # the seed is the only thing that changes the image: same seed again gives the same rgb
     assert np.array_equal(render(SCENE, seed=1, threads=1)["rgb"], a["rgb"])
+
+
+@pytest.mark.parametrize("count", [0, 1, 7, 300])
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+def test_guided_scheduler_runs_every_item_once(count, threads):
+    """The CPU backend's scheduler hands out runs [first, stop) that cover 0 .. count - 1 exactly
+    once, each to a worker index below the thread count."""
+    import threading
+
+    from raysynth.backends.cpu import run_guided
+
+    seen = np.zeros(count, dtype=np.int64)
+    workers = set()
+    lock = threading.Lock()
+
+    def launch(first, stop, worker):
+        assert 0 <= first < stop <= count
+        with lock:
+            seen[first:stop] += 1
+            workers.add(worker)
+
+    run_guided(launch, count, threads)
+    assert np.all(seen == 1), f"items run {sorted(set(seen.tolist()))} times"
+    assert all(0 <= w < threads for w in workers)
+
+
+def test_three_threads_same_arrays_as_one():
+    """More threads than the default (and an odd count) change nothing."""
+    one = render(SCENE, threads=1)
+    three = render(SCENE, threads=3)
+    for name in ("rgb", "coverage") + LABEL_LAYERS:
+        assert np.array_equal(one[name], three[name]), f"layer {name} differs between threads=1 and threads=3"

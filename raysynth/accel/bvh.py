@@ -289,6 +289,9 @@ def _build(R, R64, RI, n_all, prim_order, start, end, buf0, root6, max_leaf, n_b
     cost = np.empty(n_bins, np.float64)  # per plane right-side cost
     lb = np.empty(6, np.float32)
     rb = np.empty(6, np.float32)
+    # typed values, not literals: a helper called with a constant is compiled once more for it
+    not_len = np.bool_(False)
+    bin0 = np.int64(0)
 
     st_i[0, 0] = start
     st_i[0, 1] = end
@@ -357,7 +360,7 @@ def _build(R, R64, RI, n_all, prim_order, start, end, buf0, root6, max_leaf, n_b
                 scale = n_bins / ext
                 _bin_records(R, g0, g0 + n, axis, cmin, scale, bb, bc)
                 nb = node_bounds[node]
-                use_len = _measure(nb[0], nb[1], nb[2], nb[3], nb[4], nb[5], False) <= 0.0
+                use_len = _measure(nb[0], nb[1], nb[2], nb[3], nb[4], nb[5], not_len) <= 0.0
                 a_node = _measure(nb[0], nb[1], nb[2], nb[3], nb[4], nb[5], use_len)
                 best, best_cost = _best_split(bb, bc, n, use_len, cost)
                 # Leaf or split (a split exists: the first and last bins are non-empty).
@@ -365,7 +368,7 @@ def _build(R, R64, RI, n_all, prim_order, start, end, buf0, root6, max_leaf, n_b
                     child_buf = 1 - cb
                     mid = s + _scatter(R, R64, g0, g0 + n, child_buf * n_all + s, axis, cmin,
                                        scale, n_bins, best)
-                    if _union_bins(bb, bc, 0, best + 1, lb) != mid - s:
+                    if _union_bins(bb, bc, bin0, best + 1, lb) != mid - s:
                         raise RuntimeError("BVH build: partition disagrees with binning")
                     _union_bins(bb, bc, best + 1, n_bins, rb)
 

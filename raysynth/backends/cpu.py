@@ -1,38 +1,127 @@
-"""CPU backend: a Numba ``prange`` launcher over image tiles. It only maps threads to pixels;
-all maths is the shared kernel ``render_pixel``.
+"""CPU backend: the shared kernels' loops over image tiles and rays, on one Python thread per core.
+It only maps threads to pixels; all maths is in the kernels (``integrator.render_tiles``, with
+``render_pixel`` compiled into its loop; ``amodal.amodal_tiles``; ``cast.cast_rays_in``).
 
-Tiles (16 x 16 pixels) are launched in batches so that progress can be reported between
-batches, and each batch's tiles are spread over the image (a fixed shuffle), so that both
-threads get a similar share of expensive and cheap regions. Results do not depend on the
-order or the thread count: every pixel is computed alone from counter-based random numbers.
+Each launcher is one of those loops compiled as an entry point that releases the GIL
+(``_jit.cpu_launcher``); :func:`run_guided` hands runs of tiles or rays to the threads of a pool
+kept for the process. Tiles (16 x 16 pixels) are in a fixed shuffled order, so that every run
+holds a mix of expensive and cheap regions, and are launched in batches when progress is
+reported. Results do not depend on the order or the thread count: every pixel is computed alone
+from counter-based random numbers.
 """
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
 import numba
 import numpy as np
-from numba import prange
 
 from .._jit import cpu_launcher
-from ..kernels.amodal import amodal_pixel
-from ..kernels.integrator import render_tile
+from ..kernels.amodal import amodal_tiles
 from ..kernels.cast import cast_rays_in, cast_rays_in_shared
+from ..kernels.integrator import render_tiles
 from ..kernels.tags import STACK_SIZE
 
 TILE = 16
 
 
+_POOL_LOCK = threading.Lock()
+_POOL: Optional[ThreadPoolExecutor] = None
+_POOL_SIZE = 0
+
+
+def _forget_pool_after_fork() -> None:
+    """A forked child has none of the parent's threads: start with a fresh pool and lock."""
+    global _POOL, _POOL_SIZE, _POOL_LOCK
+    _POOL, _POOL_SIZE, _POOL_LOCK = None, 0, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
+def thread_count(threads: Optional[int]) -> int:
+    """The number of threads to use: ``threads``, or Numba's (``NUMBA_NUM_THREADS``, all cores,
+    or what ``numba.set_num_threads`` chose), at least 1."""
+    return max(1, int(threads) if threads is not None else numba.get_num_threads())
+
+
+def run_guided(launch: Callable[[int, int, int], None], count: int, threads: int) -> None:
+    """Run items 0 .. count - 1 as ``launch(first, stop, worker)`` calls on ``threads`` threads
+    (the caller's alone for one), and wait for all; the launchers release the GIL.
+
+    Guided scheduling: a worker that runs out claims the next run of items, a share of what is
+    left (remaining / (2 * threads), at least one), so the runs shrink towards the end and the
+    threads finish together with a few dozen calls in all (a static split of shuffled tiles left
+    one thread 10 % longer on the Cornell box).
+    """
+    global _POOL, _POOL_SIZE
+    threads = max(1, min(threads, count))
+    if threads == 1:
+        if count > 0:
+            launch(0, count, 0)
+        return
+    claim_lock = threading.Lock()
+    next_item = [0]
+
+    def work(worker):
+        while True:
+            with claim_lock:
+                first = next_item[0]
+                if first >= count:
+                    return
+                stop = first + max(1, (count - first) // (2 * threads))
+                next_item[0] = stop
+            launch(first, stop, worker)
+
+    with _POOL_LOCK:
+        if _POOL_SIZE < threads:
+            if _POOL is not None:
+                _POOL.shutdown(wait=False)
+            _POOL = ThreadPoolExecutor(threads, thread_name_prefix="raysynth")
+            _POOL_SIZE = threads
+        pool = _POOL
+    futures = [pool.submit(work, worker) for worker in range(1, threads)]
+    try:
+        work(0)
+    finally:
+        for future in futures:
+            future.result()
+
+
+# Each launcher only calls one kernel loop over a run of tiles or rays. Compiling the kernel
+# itself as the entry point would skip one linking of its code (~1 s of a cold start), but Numba
+# compiles a kernel once per caller's flags, and an entry point's flags differ from a kernel's:
+# every kernel the entry called directly would be compiled twice.
 @cpu_launcher
-def _render_tiles(scene, frame, tiles, first, count, stacks, stacks_t):
-    """Render tiles[first:first + count]; tiles is (K, 4) int32 [x0, y0, x1, y1];
-    stacks / stacks_t are (>= count, STACK_SIZE) int32 / float32 traversal scratch, one row per
-    tile."""
-    for k in prange(count):
-        stack = stacks[k]
-        stack_t = stacks_t[k]
-        x0, y0, x1, y1 = tiles[first + k, 0], tiles[first + k, 1], tiles[first + k, 2], tiles[first + k, 3]
-        render_tile(scene, frame, x0, y0, x1, y1, stack, stack_t)
+def _render_tiles(scene, frame, tiles, first, stop, stack, stack_t):
+    render_tiles(scene, frame, tiles, first, stop, stack, stack_t)
+
+
+@cpu_launcher
+def _amodal_tiles(scene, bits, tiles, first, stop, stack):
+    amodal_tiles(scene, bits, tiles, first, stop, stack)
+
+
+@cpu_launcher
+def _cast_rays(scene, origins, directions, t_max, first, last, any_hit, stack, stack_t, out_t, out_prim, out_obj,
+               out_u, out_v):
+    cast_rays_in(scene, origins, directions, t_max, first, last, any_hit, stack, stack_t, out_t, out_prim, out_obj,
+                 out_u, out_v)
+
+
+@cpu_launcher
+def _cast_rays_shared(scene, origins, directions, t_max, first, last, any_hit, stack, stack_t, out_t, out_prim,
+                      out_obj, out_u, out_v):
+    cast_rays_in_shared(scene, origins, directions, t_max, first, last, any_hit, stack, stack_t, out_t, out_prim,
+                        out_obj, out_u, out_v)
+
+
+def _scratch(threads: int):
+    """One traversal stack pair per thread: (threads, STACK_SIZE) int32 and float32."""
+    return np.zeros((threads, STACK_SIZE), dtype=np.int32), np.zeros((threads, STACK_SIZE), dtype=np.float32)
 
 
 def make_tiles(width: int, height: int, tile: int = TILE) -> np.ndarray:
@@ -57,34 +146,18 @@ def render_frame(arrays, frame, threads: Optional[int] = None,
     """
     height, width = frame.instance.shape
     tiles = make_tiles(width, height)
-    previous = numba.get_num_threads()
-    if threads is not None:
-        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
-    try:
-        # launches of a few tiles each, for progress, but at most ~16 per image (each parallel
-        # launch costs ~0.1 ms of thread wake-up: 38 launches were 15 % of a 320x240 labels
-        # pass); one launch when nobody watches the progress
-        batch = max(4 * numba.get_num_threads(), 8, len(tiles) // 16) if progress is not None else len(tiles)
-        stacks = np.zeros((batch, STACK_SIZE), dtype=np.int32)
-        stacks_t = np.zeros((batch, STACK_SIZE), dtype=np.float32)
-        for first in range(0, len(tiles), batch):
-            count = min(batch, len(tiles) - first)
-            _render_tiles(arrays, frame, tiles, first, count, stacks, stacks_t)
-            if progress is not None:
-                done = tiles[first:first + count]
-                progress(int(((done[:, 2] - done[:, 0]) * (done[:, 3] - done[:, 1])).sum()))
-    finally:
-        numba.set_num_threads(previous)
-
-
-@cpu_launcher
-def _amodal_tiles(scene, bits, tiles, stacks):
-    """The amodal pass over every tile; stacks is (>= len(tiles), STACK_SIZE) int32."""
-    for k in prange(tiles.shape[0]):
-        stack = stacks[k]
-        for y in range(tiles[k, 1], tiles[k, 3]):
-            for x in range(tiles[k, 0], tiles[k, 2]):
-                amodal_pixel(scene, bits, x, y, stack)
+    threads = thread_count(threads)
+    stacks, stacks_t = _scratch(threads)
+    # batches of a few tiles per thread, for progress, but at most ~16 per image (each costs
+    # the threads a wake-up); one batch when nobody watches the progress
+    batch = max(4 * threads, 8, len(tiles) // 16) if progress is not None else len(tiles)
+    for first in range(0, len(tiles), batch):
+        stop = min(first + batch, len(tiles))
+        run_guided(lambda a, b, worker: _render_tiles(arrays, frame, tiles, first + a, first + b,
+                                                      stacks[worker], stacks_t[worker]), stop - first, threads)
+        if progress is not None:
+            done = tiles[first:stop]
+            progress(int(((done[:, 2] - done[:, 0]) * (done[:, 3] - done[:, 1])).sum()))
 
 
 def amodal_pass(arrays, width: int, height: int, n_objects: int, threads: Optional[int] = None) -> np.ndarray:
@@ -94,41 +167,14 @@ def amodal_pass(arrays, width: int, height: int, n_objects: int, threads: Option
     words = max(1, (n_objects + 31) // 32)
     bits = np.zeros((height, width, words), dtype=np.uint32)
     tiles = make_tiles(width, height)
-    stacks = np.zeros((len(tiles), STACK_SIZE), dtype=np.int32)
-    previous = numba.get_num_threads()
-    if threads is not None:
-        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
-    try:
-        _amodal_tiles(arrays, bits, tiles, stacks)
-    finally:
-        numba.set_num_threads(previous)
+    threads = thread_count(threads)
+    stacks, _ = _scratch(threads)
+    run_guided(lambda first, stop, worker: _amodal_tiles(arrays, bits, tiles, first, stop, stacks[worker]),
+               len(tiles), threads)
     return bits
 
 
 RAY_CHUNK = 256
-
-
-@cpu_launcher
-def _cast_chunks(scene, origins, directions, t_max, any_hit, out_t, out_prim, out_obj, out_u, out_v, stacks,
-                 stacks_t):
-    """One prange iteration per chunk of RAY_CHUNK rays; writes t, primitive index within its
-    kind, object, u, v (-1 on a miss)."""
-    n = origins.shape[0]
-    n_chunks = (n + RAY_CHUNK - 1) // RAY_CHUNK
-    for c in prange(n_chunks):
-        cast_rays_in(scene, origins, directions, t_max, c * RAY_CHUNK, min(n, (c + 1) * RAY_CHUNK), any_hit,
-                     stacks[c], stacks_t[c], out_t, out_prim, out_obj, out_u, out_v)
-
-
-@cpu_launcher
-def _cast_chunks_shared(scene, origins, directions, t_max, any_hit, out_t, out_prim, out_obj, out_u, out_v, stacks,
-                        stacks_t):
-    """``_cast_chunks`` calling the renderer's compiled traversal once per ray (see ``cast_rays``)."""
-    n = origins.shape[0]
-    n_chunks = (n + RAY_CHUNK - 1) // RAY_CHUNK
-    for c in prange(n_chunks):
-        cast_rays_in_shared(scene, origins, directions, t_max, c * RAY_CHUNK, min(n, (c + 1) * RAY_CHUNK), any_hit,
-                            stacks[c], stacks_t[c], out_t, out_prim, out_obj, out_u, out_v)
 
 
 def cast_rays(arrays, origins, directions, t_max=None, any_hit=False, threads=None, few=False):
@@ -151,15 +197,13 @@ def cast_rays(arrays, origins, directions, t_max=None, any_hit=False, threads=No
     out_obj = np.empty(n, np.int32)
     out_u = np.empty(n, np.float32)
     out_v = np.empty(n, np.float32)
-    stacks = np.zeros(((n + RAY_CHUNK - 1) // RAY_CHUNK, STACK_SIZE), dtype=np.int32)
-    stacks_t = np.zeros(stacks.shape, dtype=np.float32)
-    previous = numba.get_num_threads()
-    if threads is not None:
-        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
-    try:
-        launcher = _cast_chunks_shared if few else _cast_chunks
-        launcher(arrays, origins, directions, t_max, bool(any_hit), out_t, out_prim, out_obj, out_u, out_v, stacks,
-                 stacks_t)
-    finally:
-        numba.set_num_threads(previous)
+    chunks = (n + RAY_CHUNK - 1) // RAY_CHUNK
+    threads = thread_count(threads)
+    stacks, stacks_t = _scratch(threads)
+    launcher = _cast_rays_shared if few else _cast_rays
+    any_hit = bool(any_hit)
+    run_guided(lambda first, stop, worker: launcher(arrays, origins, directions, t_max, first * RAY_CHUNK,
+                                                    min(n, stop * RAY_CHUNK), any_hit, stacks[worker],
+                                                    stacks_t[worker], out_t, out_prim, out_obj, out_u, out_v),
+               chunks, threads)
     return out_t, out_prim, out_obj, out_u, out_v

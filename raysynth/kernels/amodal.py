@@ -20,3 +20,13 @@ def amodal_pixel(scene, bits, x, y, stack):
         bits[y, x, w] = np.uint32(0)
     ro, rd = camera_ray(scene.camera, F32(x) + HALF, F32(y) + HALF, HALF, HALF)
     mark_objects_along_ray(scene, ro, rd, stack, bits, y, x)
+
+
+@kernel
+def amodal_tiles(scene, bits, tiles, first, stop, stack):
+    """The amodal pass over tiles[first:stop] (tiles (K, 4) int32 [x0, y0, x1, y1]; stack
+    (STACK_SIZE,) int32 scratch): the CPU launcher itself."""
+    for k in range(first, stop):
+        for y in range(tiles[k, 1], tiles[k, 3]):
+            for x in range(tiles[k, 0], tiles[k, 2]):
+                amodal_pixel(scene, bits, x, y, stack)

@@ -66,8 +66,7 @@ cast_rays_in_shared = _make_cast_rays_in(trace_hit)
 def cast_ray(scene, origins, directions, t_max, i, any_hit, stack, stack_t, out_t, out_prim, out_obj, out_u, out_v):
     """Trace ray ``i`` and write its hit into element ``i`` of the outputs (arguments as in
     :func:`cast_rays_in`). One ray per GPU thread: it calls the plain ``trace_hit`` (the CUDA
-    compiler inlines it anyway; Numba's IR-level inlining of ``trace_hit_inline`` does not type
-    for the CUDA target)."""
+    compiler inlines it anyway)."""
     ro = (origins[i, 0], origins[i, 1], origins[i, 2])
     rd = (directions[i, 0], directions[i, 1], directions[i, 2])
     t, prim, inst, u, v = trace_hit(scene, ro, rd, t_max[i], stack, stack_t, any_hit)

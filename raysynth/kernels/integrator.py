@@ -1,6 +1,6 @@
 """The per-pixel body shared by every backend: label pass and path tracing. Target-free.
 
-``render_pixel`` (CUDA: one pixel per thread) and ``render_tile`` (CPU: a tile of pixels per call,
+``render_pixel`` (CUDA: one pixel per thread) and ``render_tiles`` (CPU: a run of tiles per call,
 the same code compiled into its loop) are the entry points launchers call. For pixel (x, y) it
 
 1. traces the ray through the pixel centre and writes the label layers from its first hit
@@ -16,6 +16,8 @@ the same code compiled into its loop) are the entry points launchers call. For p
 soft mask = the centre's instance) and the radiance is black; no path is traced.
 """
 import math
+
+import numpy as np
 
 from .._jit import CALLED, INLINED, kernel
 from .camera import camera_ray
@@ -102,7 +104,7 @@ def surface_color(scene, m, obj, p, prim, u, v):
     color = row3(scene.mat_params, m, MAT_COLOR)
     cells = scene.mat_params[m, MAT_CHECKER_SCALE]
     if cells > ZERO:
-        q = xform_point(scene.obj_xform, obj, 0, p)
+        q = xform_point(scene.obj_xform, np.int64(obj), 0, p)
         # Cell boundaries moved by CHECKER_BIAS of a cell: a surface lying on a boundary (a quad
         # or disk at object z = 0, a unit box's faces) gets one cell, not rounding noise.
         parity = (int(math.floor(q[0] * cells + CHECKER_BIAS)) + int(math.floor(q[1] * cells + CHECKER_BIAS))
@@ -161,7 +163,7 @@ def trace_path(scene, ro, rd, key, s, spp, pattern, stack, stack_t):
         wo = neg(rd)
 
         # ---- emission of a hit area light (MIS against light sampling)
-        light = scene.obj_info[obj, OBJ_LIGHT]
+        light = np.int64(scene.obj_info[obj, OBJ_LIGHT])   # int64 like every light index
         if light >= 0:
             le = emitted_radiance(scene, light, ng, wo)
             if not _is_black(le):
@@ -246,10 +248,9 @@ def trace_path(scene, ro, rd, key, s, spp, pattern, stack, stack_t):
 
 
 def _make_render_pixel(inline):
-    """``render_pixel`` as a function of its own (the CUDA launchers: one pixel per thread; Numba's
-    IR-level inlining does not type for the CUDA target), or compiled into its caller
-    (``render_tile``: a call passes the SceneArrays and Frame as ~330 scalars, which cost as
-    much as a labels-only pixel)."""
+    """``render_pixel`` as a function of its own (the CUDA launchers: one pixel per thread), or
+    compiled into its caller (``render_tiles``: a call passes the SceneArrays and Frame as ~330
+    scalars, which cost as much as a labels-only pixel)."""
 
     @kernel(inline=inline)
     def render_pixel(scene, frame, x, y, stack, stack_t):
@@ -356,10 +357,13 @@ def finish_soft_mask(frame, y, x, inv_spp):
 
 
 @kernel
-def render_tile(scene, frame, x0, y0, x1, y1, stack, stack_t):
-    """Render the pixels [x0, x1) x [y0, y1) of ``frame`` (the CPU launcher's unit of work:
-    ``render_pixel`` is compiled into this loop, so a tile, not a pixel, pays for a call)."""
-    for y in range(y0, y1):
-        for x in range(x0, x1):
-            _render_pixel_inline(scene, frame, x, y, stack, stack_t)
+def render_tiles(scene, frame, tiles, first, stop, stack, stack_t):
+    """Render tiles[first:stop] of ``frame``: tiles is (K, 4) int32 [x0, y0, x1, y1] pixel
+    rectangles; stack / stack_t (STACK_SIZE,) int32 / float32 traversal scratch. The CPU
+    launcher is this function itself (one compiled entry, no launcher linking it once more), with
+    ``render_pixel`` compiled into its loop, so a run of tiles, not a pixel, pays for a call."""
+    for k in range(first, stop):
+        for y in range(tiles[k, 1], tiles[k, 3]):
+            for x in range(tiles[k, 0], tiles[k, 2]):
+                _render_pixel_inline(scene, frame, x, y, stack, stack_t)
 

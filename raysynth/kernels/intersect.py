@@ -172,6 +172,7 @@ def _cylinder(o, d, tmax, caps):
 @kernel
 def intersect_analytic(kind, xf, s, ro, rd, tmax, caps):
     """Intersect a world-space ray with analytic shape s (row of shape_xform)."""
+    s = np.int64(s)   # one compiled xform_* for every caller (each integer type is one more)
     o = xform_point(xf, s, XF_TO_OBJECT, ro)
     d = xform_vector(xf, s, XF_TO_OBJECT, rd)
     if kind == SPHERE:
@@ -360,7 +361,7 @@ def surface_at_hit(scene, prim, inst, ro, rd, t, u, v):
         triangles), used by the light-sampling density
     """
     if inst >= 0:
-        return _instanced_triangle_surface(scene, scene.prim_info[prim, PRIM_INDEX], inst, u, v)
+        return _instanced_triangle_surface(scene, np.int64(scene.prim_info[prim, PRIM_INDEX]), inst, u, v)
     return surface_at(scene, prim, ro, rd, t, u, v)
 
 
@@ -369,7 +370,7 @@ def surface_at(scene, prim, ro, rd, t, u, v):
     """The surface record of a hit found by ``intersect_prim`` on a primitive that is not part of
     an instanced mesh (see ``surface_at_hit``); the same record."""
     kind = scene.prim_info[prim, PRIM_KIND]
-    index = scene.prim_info[prim, PRIM_INDEX]
+    index = np.int64(scene.prim_info[prim, PRIM_INDEX])   # as every other caller of the helpers
     obj = scene.prim_info[prim, PRIM_OBJECT]
     if kind == TRIANGLE:
         v0, e1, e2 = triangle_corners(scene.tri_geom, index)

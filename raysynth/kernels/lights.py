@@ -15,6 +15,8 @@ probability of picking the light, so they can be compared with BSDF densities fo
 """
 import math
 
+import numpy as np
+
 from .._jit import kernel
 from .intersect import sample_canonical_point, triangle_corners
 from .sampling import uniform_cone, uniform_cone_pdf, uniform_sphere
@@ -217,7 +219,7 @@ def sample_light(scene, p, u_pick, u1, u2):
     # area lights: a point on the emitter surface
     if kind == LIGHT_SHAPE:
         prim = scene.light_info[light, LI_REF]
-        shape = scene.prim_info[prim, PRIM_INDEX]
+        shape = np.int64(scene.prim_info[prim, PRIM_INDEX])
         shape_kind = scene.prim_info[prim, PRIM_KIND]
         caps = scene.shape_param[shape, SP_CAPS] > ZERO
         p_obj, n_obj = sample_canonical_point(shape_kind, caps, u_sub, u1, u2)
@@ -231,7 +233,7 @@ def sample_light(scene, p, u_pick, u1, u2):
         first = scene.light_info[light, LI_REF]
         count = scene.light_info[light, LI_COUNT]
         cdf0 = scene.light_info[light, LI_CDF]
-        k = _search_cdf(scene.light_tri_cdf, cdf0, count, u_sub)
+        k = _search_cdf(scene.light_tri_cdf, np.int64(cdf0), np.int64(count), u_sub)
         tri = first + (k - cdf0)
         b1, b2 = uniform_triangle(u1, u2)
         v0, e1, e2 = triangle_corners(scene.tri_geom, tri)

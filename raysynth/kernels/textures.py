@@ -29,6 +29,8 @@ is the same on every target.
 """
 import math
 
+import numpy as np
+
 from .._jit import kernel
 from .rng import MASK32, U64, mix64
 from .tags import (
@@ -104,7 +106,7 @@ def surface_uv(scene, prim, p, u, v):
         w = ONE - u - v
         return (w * uvs[index, 0] + u * uvs[index, 2] + v * uvs[index, 4],
                 w * uvs[index, 1] + u * uvs[index, 3] + v * uvs[index, 5])
-    q = xform_point(scene.shape_xform, index, XF_TO_OBJECT, p)
+    q = xform_point(scene.shape_xform, np.int64(index), XF_TO_OBJECT, p)
     x = q[0]
     y = q[1]
     z = q[2]
@@ -305,7 +307,7 @@ def texture_color(scene, tex, m, obj, p, prim, u, v):
         s = s * scene.tex_params[tex, TP_SCALE] + scene.tex_params[tex, TP_OFFSET]
         t = t * scene.tex_params[tex, TP_SCALE + 1] + scene.tex_params[tex, TP_OFFSET + 1]
         return image_lookup(scene, tex, s, t)
-    q = xform_point(scene.obj_xform, obj, 0, p)
+    q = xform_point(scene.obj_xform, np.int64(obj), 0, p)
     k = noise_fbm(scene, tex, q)
     a = row3(scene.mat_params, m, MAT_COLOR)
     b = row3(scene.mat_params, m, MAT_COLOR_B)
