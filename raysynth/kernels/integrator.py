@@ -287,10 +287,11 @@ def _make_render_pixel(inline):
         pattern = sample_key(seed, pixel, PATTERN_SAMPLE)
         total = BLACK
         same = 0
-        slots = frame.soft_ids.shape[2]
-        for k in range(slots):
-            frame.soft_ids[y, x, k] = 0
-            frame.soft_weight[y, x, k] = ZERO
+        soft_ids = frame.soft_ids[y, x]
+        soft_weight = frame.soft_weight[y, x]
+        for k in range(soft_ids.shape[0]):
+            soft_ids[k] = 0
+            soft_weight[k] = ZERO
         for s in range(spp):
             key = sample_key(seed, pixel, s)
             jx, jy = cmj_2d(s, spp, pattern)
@@ -300,15 +301,15 @@ def _make_render_pixel(inline):
                 total = add(total, radiance)
             if first_obj == centre_obj:
                 same += 1
-            add_soft_sample(frame, y, x, first_obj + 1)
+            add_soft_sample(soft_ids, soft_weight, first_obj + 1)
         if spp == 0:   # labels only: the centre ray is the one sample (black radiance)
-            add_soft_sample(frame, y, x, centre_obj + 1)
+            add_soft_sample(soft_ids, soft_weight, centre_obj + 1)
             same = 1
         inv = ONE / F32(max(spp, 1))
         for c in range(3):
             frame.rgb[y, x, c] = total[c] * inv
         frame.coverage[y, x] = F32(same) * inv
-        finish_soft_mask(frame, y, x, inv)
+        finish_soft_mask(soft_ids, soft_weight, inv)
 
     return render_pixel
 
@@ -318,39 +319,40 @@ _render_pixel_inline = _make_render_pixel(INLINED)
 
 
 @kernel
-def add_soft_sample(frame, y, x, instance):
-    """Count one camera sample whose first hit is ``instance`` (0 = background) in the pixel's
-    soft-mask slots (the first distinct instances seen; samples of further ones are dropped)."""
-    slots = frame.soft_ids.shape[2]
-    for k in range(slots):
-        if frame.soft_weight[y, x, k] == ZERO:
-            frame.soft_ids[y, x, k] = instance
-            frame.soft_weight[y, x, k] = ONE
+def add_soft_sample(ids, weights, instance):
+    """Count one camera sample whose first hit is ``instance`` (0 = background) in a pixel's
+    soft-mask slots ``ids`` / ``weights`` ((SOFT_SLOTS,) int32 / float32 views: the first
+    distinct instances seen; samples of further ones are dropped). The helpers take the two
+    views, not the Frame: a call passes every array it is given as ~8 scalars."""
+    for k in range(ids.shape[0]):
+        if weights[k] == ZERO:
+            ids[k] = instance
+            weights[k] = ONE
             return
-        if frame.soft_ids[y, x, k] == instance:
-            frame.soft_weight[y, x, k] += ONE
+        if ids[k] == instance:
+            weights[k] += ONE
             return
 
 
 @kernel
-def finish_soft_mask(frame, y, x, inv_spp):
-    """Turn slot counts into fractions of the pixel's samples, sorted by decreasing weight
+def finish_soft_mask(ids, weights, inv_spp):
+    """Turn a pixel's slot counts into fractions of its samples, sorted by decreasing weight
     (ties: smaller instance id first), so the result does not depend on sample order."""
-    slots = frame.soft_ids.shape[2]
+    slots = ids.shape[0]
     for k in range(slots):
-        frame.soft_weight[y, x, k] *= inv_spp
+        weights[k] *= inv_spp
     for i in range(1, slots):
         j = i
         while j > 0:
-            wa = frame.soft_weight[y, x, j - 1]
-            wb = frame.soft_weight[y, x, j]
-            ia = frame.soft_ids[y, x, j - 1]
-            ib = frame.soft_ids[y, x, j]
+            wa = weights[j - 1]
+            wb = weights[j]
+            ia = ids[j - 1]
+            ib = ids[j]
             if wb > wa or (wb == wa and wb > ZERO and ib < ia):
-                frame.soft_weight[y, x, j - 1] = wb
-                frame.soft_weight[y, x, j] = wa
-                frame.soft_ids[y, x, j - 1] = ib
-                frame.soft_ids[y, x, j] = ia
+                weights[j - 1] = wb
+                weights[j] = wa
+                ids[j - 1] = ib
+                ids[j] = ia
                 j -= 1
             else:
                 break
