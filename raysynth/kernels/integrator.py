@@ -96,7 +96,7 @@ PATTERN_SAMPLE = 0xFFFFFFFF
 CHECKER_BIAS = F32(1e-3)
 
 
-@kernel
+@kernel(inline=True)
 def surface_color(scene, m, obj, p, prim, u, v):
     """Base colour of material m at world point p of object obj, hit on primitive prim with
     intersector values (u, v). The procedural checker and noise are evaluated in the object's own

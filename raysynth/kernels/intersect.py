@@ -347,7 +347,7 @@ def _instanced_triangle_surface(scene, index, inst, u, v):
     return p, ng, ns, obj, ONE
 
 
-@kernel
+@kernel(inline=True)
 def surface_at_hit(scene, prim, inst, ro, rd, t, u, v):
     """The surface record of a hit (prim, inst) found by ``traverse.trace_hit``.
 
