@@ -174,7 +174,7 @@ def directional_disc_hit(scene, d):
     return radiance, pdf
 
 
-@kernel
+@kernel(inline=True)
 def sample_light(scene, p, u_pick, u1, u2):
     """Sample a direction from shading point p towards a light.
 
