@@ -12,7 +12,7 @@ from .traverse import mark_objects_along_ray
 from .vecmath import F32, HALF
 
 
-@kernel
+@kernel(inline=True)
 def amodal_pixel(scene, bits, x, y, stack):
     """Fill ``bits[y, x, :]`` ((H, W, words) uint32) for the pixel-centre ray of (x, y): the same
     ray (lens centre included) that the label layers use."""

@@ -250,7 +250,7 @@ def hit_object(scene, prim, inst):
     return scene.prim_info[prim, PRIM_OBJECT]
 
 
-@kernel
+@kernel(inline=True)
 def mark_objects_along_ray(scene, ro, rd, stack, bits, y, x):
     """Set bit ``obj % 32`` of ``bits[y, x, obj // 32]`` for every object the ray hits anywhere
     along (0, inf): occluders do not stop it (the amodal pass).
