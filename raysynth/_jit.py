@@ -5,8 +5,8 @@
 - ``host_jit``: decorator for host-side compiled helpers (BVH build, label passes): CPU only,
   cached on disk.
 - ``parallel_host_jit``: host-side compiled helpers that use ``prange``, cached on disk.
-- ``cpu_launcher``: the CPU launchers of the shared kernels: a plain loop over one thread's share
-  of the tiles or rays, called from one Python thread per core (``backends.cpu.run_shares``).
+- ``cpu_launcher``: the CPU launchers of the shared kernels: a plain call of a kernel loop over a
+  run of tiles or rays, made from one Python thread per core (``backends.cpu.run_guided``).
 - ``CUDA_LAUNCHER``: the options of the CUDA launchers (``numba.cuda.jit``).
 
 Options chosen once for all code:
@@ -114,12 +114,11 @@ host_jit = njit(cache=True, nogil=True, **_COMMON)
 #: Host-side compiled helper that uses ``prange``, cached.
 parallel_host_jit = njit(cache=True, nogil=True, parallel=True, **_COMMON)
 
-#: CPU launcher of the shared kernels: a serial loop over one thread's share of the work, run on
-#: Python threads (it releases the GIL), cached, no reference counting (see above). Not a
-#: ``prange``: Numba's parallel lowering optimizes and generates machine code for everything the
-#: loop calls several more times (gufunc, its wrapper, the launcher), seconds of a cold start,
-#: for no speed: the tiles are independent and a static share per thread is what ``prange``
-#: did too.
+#: CPU launcher of the shared kernels: a serial call over one run of the work, made from Python
+#: threads (it releases the GIL), cached, no reference counting (see above). Not a ``prange``:
+#: Numba's parallel lowering optimizes and generates machine code for everything the loop calls
+#: several more times (gufunc, its wrapper, the launcher), seconds of a cold start, for no
+#: speed: the tiles are independent, and the threads claim runs of them as they finish.
 cpu_launcher = njit(cache=True, nogil=True, _nrt=False, **_COMMON)
 
 #: Options of the CUDA launchers (``cuda.jit(**CUDA_LAUNCHER)`` in backends/cuda.py, built only

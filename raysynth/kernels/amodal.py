@@ -25,7 +25,7 @@ def amodal_pixel(scene, bits, x, y, stack):
 @kernel
 def amodal_tiles(scene, bits, tiles, first, stop, stack):
     """The amodal pass over tiles[first:stop] (tiles (K, 4) int32 [x0, y0, x1, y1]; stack
-    (STACK_SIZE,) int32 scratch): the CPU launcher itself."""
+    (STACK_SIZE,) int32 scratch): the CPU launcher's one call."""
     for k in range(first, stop):
         for y in range(tiles[k, 1], tiles[k, 3]):
             for x in range(tiles[k, 0], tiles[k, 2]):

@@ -362,8 +362,8 @@ def finish_soft_mask(ids, weights, inv_spp):
 def render_tiles(scene, frame, tiles, first, stop, stack, stack_t):
     """Render tiles[first:stop] of ``frame``: tiles is (K, 4) int32 [x0, y0, x1, y1] pixel
     rectangles; stack / stack_t (STACK_SIZE,) int32 / float32 traversal scratch. The CPU
-    launcher is this function itself (one compiled entry, no launcher linking it once more), with
-    ``render_pixel`` compiled into its loop, so a run of tiles, not a pixel, pays for a call."""
+    launcher's one call, with ``render_pixel`` compiled into its loop, so a run of tiles, not a
+    pixel, pays for a call."""
     for k in range(first, stop):
         for y in range(tiles[k, 1], tiles[k, 3]):
             for x in range(tiles[k, 0], tiles[k, 2]):
