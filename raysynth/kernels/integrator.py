@@ -122,7 +122,7 @@ def _is_black(c):
     return c[0] <= ZERO and c[1] <= ZERO and c[2] <= ZERO
 
 
-@kernel
+@kernel(ssa=False)
 def trace_path(scene, ro, rd, key, s, spp, pattern, stack, stack_t):
     """Radiance arriving at the camera along the ray (ro, rd), and the object index of the
     first hit (-1 for background).
