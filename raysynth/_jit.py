@@ -119,6 +119,7 @@ class _FewerCollectionsWhileCompiling(event.Listener):
 
 event.register("numba:compile", _FewerCollectionsWhileCompiling())
 
+
 class _CompilerWithoutSSA(CompilerBase):
     """Numba's nopython pipeline without SSA reconstruction (``Flags.enable_ssa = False``), the
     form in which Numba itself prepares a function's IR for inlining. The reconstruction walks
