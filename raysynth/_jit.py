@@ -120,6 +120,66 @@ class _FewerCollectionsWhileCompiling(event.Listener):
 event.register("numba:compile", _FewerCollectionsWhileCompiling())
 
 
+def internalize_linked_copies(module) -> int:
+    """Make the linked-in copies of other compiled functions private to an LLVM module that
+    defines raysynth functions; returns how many were changed.
+
+    Numba compiles every function into a library of its own and links a copy of each callee
+    into its callers' modules with ``linkonce_odr`` linkage: a definition that another module
+    may replace, so LLVM must keep its signature. And Numba passes each array as 7-9 scalars
+    (meminfo, parent, size, item size, data, shape, strides), a SceneArrays as 223: a call of
+    the traversal passed about 90 scalars, pushed on the stack one by one, of which it reads a
+    dozen. A private copy belongs to the module alone, so LLVM's module passes drop the unused
+    arguments, pass the rest in registers where they fit and inline a copy called once.
+    Private, not internal: an internal function keeps its name in the object file's symbols,
+    and Numba's JIT linker resolves a call to the ``linkonce_odr`` copy in any later module by
+    name, so user code compiled afterwards would call raysynth's copy with the wrong arguments
+    (tested). The library's own functions (what dispatchers and callers in other modules
+    call) stay external. Measured: Cornell box 1.25-1.56x faster, labels-only pass 1.2x, the
+    same bytes.
+    """
+    changed = 0
+    defined = [fn for fn in module.functions if not fn.is_declaration]
+    if any(fn.name.startswith(_RAYSYNTH_SYMBOL) for fn in defined):
+        for fn in defined:
+            if fn.linkage == _LINKONCE_ODR:
+                fn.linkage = "private"
+                changed += 1
+    return changed
+
+
+_RAYSYNTH_SYMBOL = "_ZN8raysynth"   # Numba's mangled names of functions in the raysynth package
+
+
+def _optimize_linked_copies_as_internal() -> None:
+    """Run ``internalize_linked_copies`` on every raysynth library's final module just before
+    Numba optimizes it (a wrapper around ``CPUCodeLibrary._optimize_final_module``). The
+    module is linked and not yet optimized there; a Numba without that method keeps its own
+    behaviour (the same bytes, only slower)."""
+    global _LINKONCE_ODR
+    try:
+        from llvmlite.binding import Linkage
+        from numba.core.codegen import CPUCodeLibrary
+
+        optimize = CPUCodeLibrary._optimize_final_module
+        _LINKONCE_ODR = Linkage.linkonce_odr
+    except (ImportError, AttributeError):
+        return
+    if getattr(optimize, "_raysynth", False):
+        return
+
+    def _optimize_final_module(self):
+        internalize_linked_copies(self._final_module)
+        return optimize(self)
+
+    _optimize_final_module._raysynth = True
+    CPUCodeLibrary._optimize_final_module = _optimize_final_module
+
+
+_LINKONCE_ODR = None
+_optimize_linked_copies_as_internal()
+
+
 class _CompilerWithoutSSA(CompilerBase):
     """Numba's nopython pipeline without SSA reconstruction (``Flags.enable_ssa = False``), the
     form in which Numba itself prepares a function's IR for inlining. The reconstruction walks

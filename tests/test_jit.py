@@ -41,3 +41,43 @@ def test_gc_thresholds_raised_only_while_compiling_raysynth_functions():
     assert probe.seen["helper"] == _jit._FewerCollectionsWhileCompiling.THRESHOLDS   # nested
     assert probe.seen["plain"] == before          # user code compiles with the process's own
     assert gc.get_threshold() == before           # restored when the compile ended
+
+
+def _fib(n):
+    if n < 2:
+        return n
+    return fib(n - 1) + fib(n - 2)
+
+
+fib = njit(_fib)   # recursive: its copy in a caller's module cannot be inlined away
+
+
+def _defined_linkage(ir, name_part):
+    """Linkage words of the definitions in LLVM IR text whose symbol contains name_part."""
+    return [line.split("@")[0].split()[1:] for line in ir.splitlines()
+            if line.startswith("define") and name_part in line.split("@")[1].split("(")[0]]
+
+
+def test_linked_copies_are_private_only_in_raysynth_modules():
+    """raysynth's modules get private copies of their callees (LLVM may change their
+    arguments); user code keeps Numba's linkonce_odr copies, and calls its own: the user
+    function here is compiled and run after the raysynth one, which crashed while the copies
+    were merely internal (their symbol names were still visible to Numba's JIT linker)."""
+    def outer(n):
+        return fib(n) + 1
+
+    def user_outer(n):
+        return fib(n) + 1
+
+    outer.__module__ = "raysynth._probe"   # its module defines a raysynth function
+    compiled_outer, compiled_user = njit(outer), njit(user_outer)
+    assert compiled_outer(10) == 56
+    assert compiled_user(10) == 56
+    ours = compiled_outer.inspect_llvm(compiled_outer.signatures[0])
+    theirs = compiled_user.inspect_llvm(compiled_user.signatures[0])
+    # the linked copy of fib: private to the raysynth module, Numba's linkonce_odr elsewhere
+    assert _defined_linkage(ours, "_fib") and all("private" in words for words in _defined_linkage(ours, "_fib"))
+    assert any("linkonce_odr" in words for words in _defined_linkage(theirs, "_fib"))
+    # the module's own function stays external: callers in other modules link to it
+    assert all(not ({"private", "internal", "linkonce_odr"} & set(words)) for words in _defined_linkage(ours, "outer"))
+
