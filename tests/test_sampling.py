@@ -27,7 +27,7 @@ from scipy import stats
 
 from raysynth.kernels import tags as T
 from raysynth.kernels.materials import bsdf_eval, bsdf_sample
-from raysynth.kernels.rng import cmj_2d, dimension_key, sample_key, stratified_1d, uniform
+from raysynth.kernels.rng import cmj_2d, dimension_key, permute, sample_key, stratified_1d, uniform
 from raysynth.kernels.sampling import (
     concentric_disk,
     cosine_hemisphere,
@@ -688,3 +688,54 @@ def test_uniform_is_uniform_and_independent():
     assert stats.chisquare(hist.ravel()).pvalue > P_MIN
     # a different seed gives different numbers
     assert not np.array_equal(_uniform_table(np.uint64(43), 4, 4, 2), _uniform_table(np.uint64(42), 4, 4, 2))
+
+
+def _kensler_permute(i, n, p):
+    """Kensler's permute (listing 3 of "Correlated Multi-Jittered Sampling") in Python integers,
+    with the plain remainder at the end: the reference for ``rng.permute``."""
+    mask32 = 0xFFFFFFFF
+    w = n - 1
+    for shift in (1, 2, 4, 8, 16):
+        w |= w >> shift
+    x = i
+    while True:
+        x ^= p
+        x = (x * 0xE170893D) & mask32
+        x ^= p >> 16
+        x ^= (x & w) >> 4
+        x ^= p >> 8
+        x = (x * 0x0929EB3F) & mask32
+        x ^= p >> 23
+        x ^= (x & w) >> 1
+        x = (x * (1 | (p >> 27))) & mask32
+        x = (x * 0x6935FA69) & mask32
+        x ^= (x & w) >> 11
+        x = (x * 0x74DCB303) & mask32
+        x ^= (x & w) >> 2
+        x = (x * 0x9E501CC3) & mask32
+        x ^= (x & w) >> 2
+        x = (x * 0xC860A3DF) & mask32
+        x &= w
+        x ^= x >> 5
+        if x < n:
+            return (x + p) % n
+
+
+@numba.njit(cache=False)
+def _permutations(n, patterns):
+    out = np.zeros((len(patterns), n), np.int64)
+    for k in range(len(patterns)):
+        for i in range(n):
+            out[k, i] = permute(i, n, patterns[k])
+    return out
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 8, 16, 20, 64, 100, 128, 1024])
+def test_permute_matches_kenslers_listing(n):
+    """The compiled permutation gives Kensler's values for every index (and is a permutation)."""
+    patterns = np.array([0, 1, 0x12345678, 0xDEADBEEF, 0xFFFFFFFF], np.uint64)
+    compiled = _permutations(n, patterns)
+    for k, p in enumerate(patterns):
+        expected = [_kensler_permute(i, n, int(p)) for i in range(n)]
+        assert compiled[k].tolist() == expected, f"n={n}, pattern={int(p):#x}"
+        assert sorted(expected) == list(range(n))
