@@ -27,7 +27,22 @@ from scipy import stats
 
 from raysynth.kernels import tags as T
 from raysynth.kernels.materials import bsdf_eval, bsdf_sample
-from raysynth.kernels.rng import cmj_2d, dimension_key, permute, sample_key, stratified_1d, uniform
+from raysynth.kernels.rng import (
+    DIM_BOUNCE,
+    DIMS_PER_BOUNCE,
+    STRATA_BOUNCE,
+    STRATA_CHUNK,
+    STRATA_PER_BOUNCE,
+    STRATA_ROWS,
+    STRATIFIED_BOUNCES,
+    cmj_2d,
+    dimension_key,
+    fill_strata,
+    permute,
+    sample_key,
+    stratified_1d,
+    uniform,
+)
 from raysynth.kernels.sampling import (
     concentric_disk,
     cosine_hemisphere,
@@ -739,3 +754,37 @@ def test_permute_matches_kenslers_listing(n):
         expected = [_kensler_permute(i, n, int(p)) for i in range(n)]
         assert compiled[k].tolist() == expected, f"n={n}, pattern={int(p):#x}"
         assert sorted(expected) == list(range(n))
+
+
+@numba.njit(cache=False)
+def _strata_both_ways(n, pattern):
+    """A pixel's stratified values for n samples from ``fill_strata`` (chunk by chunk) and from
+    the one-sample functions, in the row order ``fill_strata`` documents."""
+    chunked = np.zeros((STRATA_ROWS, n), np.float32)
+    table = np.full((STRATA_ROWS, STRATA_CHUNK), np.float32(-1.0))
+    for first in range(0, n, STRATA_CHUNK):
+        count = min(STRATA_CHUNK, n - first)
+        fill_strata(table, first, count, n, pattern)
+        for k in range(count):
+            for row in range(STRATA_ROWS):
+                chunked[row, first + k] = table[row, k]
+    single = np.zeros((STRATA_ROWS, n), np.float32)
+    for s in range(n):
+        single[0, s], single[1, s] = cmj_2d(s, n, pattern)
+        for b in range(STRATIFIED_BOUNCES):
+            dim = DIM_BOUNCE + b * DIMS_PER_BOUNCE
+            row = STRATA_BOUNCE + b * STRATA_PER_BOUNCE
+            single[row, s] = stratified_1d(s, n, dimension_key(pattern, dim))
+            single[row + 1, s], single[row + 2, s] = cmj_2d(s, n, dimension_key(pattern, dim + 1))
+            single[row + 3, s] = stratified_1d(s, n, dimension_key(pattern, dim + 3))
+            single[row + 4, s], single[row + 5, s] = cmj_2d(s, n, dimension_key(pattern, dim + 4))
+    return chunked, single
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 7, 8, 16, 17, 32, 64, 100, 128, 256, 1024])
+def test_fill_strata_equals_one_sample_at_a_time(n):
+    """The chunked, power-of-two fast path gives the values of cmj_2d / stratified_1d bit for
+    bit (so images do not depend on how the values were computed), for any n and chunking."""
+    for pattern in (0, 7, 0xDEADBEEF12345678, 2**64 - 1):
+        chunked, single = _strata_both_ways(n, np.uint64(pattern))
+        np.testing.assert_array_equal(chunked, single, err_msg=f"n={n}, pattern={pattern:#x}")

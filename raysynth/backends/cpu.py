@@ -23,6 +23,7 @@ from .._jit import cpu_launcher
 from ..kernels.amodal import amodal_tiles
 from ..kernels.cast import cast_rays_in, cast_rays_in_shared
 from ..kernels.integrator import render_tiles
+from ..kernels.rng import STRATA_CHUNK, STRATA_ROWS
 from ..kernels.tags import STACK_SIZE
 
 TILE = 16
@@ -96,8 +97,8 @@ def run_guided(launch: Callable[[int, int, int], None], count: int, threads: int
 # compiles a kernel once per caller's flags, and an entry point's flags differ from a kernel's:
 # every kernel the entry called directly would be compiled twice.
 @cpu_launcher
-def _render_tiles(scene, frame, tiles, first, stop, stack, stack_t):
-    render_tiles(scene, frame, tiles, first, stop, stack, stack_t)
+def _render_tiles(scene, frame, tiles, first, stop, stack, stack_t, strata):
+    render_tiles(scene, frame, tiles, first, stop, stack, stack_t, strata)
 
 
 @cpu_launcher
@@ -148,13 +149,15 @@ def render_frame(arrays, frame, threads: Optional[int] = None,
     tiles = make_tiles(width, height)
     threads = thread_count(threads)
     stacks, stacks_t = _scratch(threads)
+    strata = np.zeros((threads, STRATA_ROWS, STRATA_CHUNK), dtype=np.float32)
     # batches of a few tiles per thread, for progress, but at most ~16 per image (each costs
     # the threads a wake-up); one batch when nobody watches the progress
     batch = max(4 * threads, 8, len(tiles) // 16) if progress is not None else len(tiles)
     for first in range(0, len(tiles), batch):
         stop = min(first + batch, len(tiles))
         run_guided(lambda a, b, worker: _render_tiles(arrays, frame, tiles, first + a, first + b,
-                                                      stacks[worker], stacks_t[worker]), stop - first, threads)
+                                                      stacks[worker], stacks_t[worker], strata[worker]),
+                    stop - first, threads)
         if progress is not None:
             done = tiles[first:stop]
             progress(int(((done[:, 2] - done[:, 0]) * (done[:, 3] - done[:, 1])).sum()))

@@ -146,16 +146,18 @@ def _kernels() -> dict:
     from ..kernels.amodal import amodal_pixel
     from ..kernels.cast import cast_ray
     from ..kernels.integrator import render_pixel
+    from ..kernels.rng import STRATA_CHUNK, STRATA_ROWS
 
     @cuda.jit(**CUDA_LAUNCHER)
     def render_rows(scene, frame, y0, y1):
         """Pixels of rows [y0, y1): x = thread x, y = y0 + thread y."""
         stack = cuda.local.array(STACK_SIZE, int32)
         stack_t = cuda.local.array(STACK_SIZE, float32)
+        strata = cuda.local.array((STRATA_ROWS, STRATA_CHUNK), float32)
         x, y = cuda.grid(2)
         y += y0
         if x < frame.rgb.shape[1] and y < y1:
-            render_pixel(scene, frame, x, y, stack, stack_t)
+            render_pixel(scene, frame, x, y, stack, stack_t, strata)
 
     @cuda.jit(**CUDA_LAUNCHER)
     def amodal_rows(scene, bits, y0, y1):

@@ -35,11 +35,13 @@ from .rng import (
     DIM_BOUNCE,
     DIM_LENS,
     DIMS_PER_BOUNCE,
+    STRATA_BOUNCE,
+    STRATA_CHUNK,
+    STRATA_PER_BOUNCE,
+    STRATA_PIXEL,
     STRATIFIED_BOUNCES,
-    cmj_2d,
-    dimension_key,
+    fill_strata,
     sample_key,
-    stratified_1d,
     uniform,
 )
 from .sampling import power_heuristic
@@ -123,12 +125,13 @@ def _is_black(c):
 
 
 @kernel(ssa=False)
-def trace_path(scene, ro, rd, key, s, spp, pattern, stack, stack_t):
+def trace_path(scene, ro, rd, key, strata, k, stack, stack_t):
     """Radiance arriving at the camera along the ray (ro, rd), and the object index of the
     first hit (-1 for background).
 
-    ``key`` is camera sample s's key; ``pattern`` the pixel's pattern key, which stratifies the
-    light and BSDF samples of the first STRATIFIED_BOUNCES bounces over the pixel's spp samples.
+    ``key`` is the camera sample's key; column k of ``strata`` ((STRATA_ROWS, STRATA_CHUNK)
+    float32, from ``rng.fill_strata``) holds its light and BSDF samples of the first
+    STRATIFIED_BOUNCES bounces, stratified over the pixel's spp samples.
 
     ``max_depth`` counts path segments, the camera ray included (as in Mitsuba 3): 1 shows
     only emitters, 2 adds direct lighting.
@@ -190,10 +193,9 @@ def trace_path(scene, ro, rd, key, s, spp, pattern, stack, stack_t):
 
         # ---- this bounce's random numbers: stratified over the pixel's samples, then uniform
         if depth < STRATIFIED_BOUNCES:
-            u_pick = stratified_1d(s, spp, dimension_key(pattern, dim))
-            u_l1, u_l2 = cmj_2d(s, spp, dimension_key(pattern, dim + 1))
-            u_lobe = stratified_1d(s, spp, dimension_key(pattern, dim + 3))
-            u_b1, u_b2 = cmj_2d(s, spp, dimension_key(pattern, dim + 4))
+            row = STRATA_BOUNCE + depth * STRATA_PER_BOUNCE
+            u_pick, u_l1, u_l2 = strata[row, k], strata[row + 1, k], strata[row + 2, k]
+            u_lobe, u_b1, u_b2 = strata[row + 3, k], strata[row + 4, k], strata[row + 5, k]
         else:
             u_pick, u_l1, u_l2 = uniform(key, dim), uniform(key, dim + 1), uniform(key, dim + 2)
             u_lobe, u_b1, u_b2 = uniform(key, dim + 3), uniform(key, dim + 4), uniform(key, dim + 5)
@@ -253,8 +255,10 @@ def _make_render_pixel(inline):
     scalars, which cost as much as a labels-only pixel)."""
 
     @kernel(inline=inline)
-    def render_pixel(scene, frame, x, y, stack, stack_t):
-        """Render pixel (x, y) into every layer of ``frame`` (see the module docstring)."""
+    def render_pixel(scene, frame, x, y, stack, stack_t, strata):
+        """Render pixel (x, y) into every layer of ``frame`` (see the module docstring); stack
+        and stack_t: traversal scratch, strata: (STRATA_ROWS, STRATA_CHUNK) float32 scratch for
+        the stratified values of a chunk of camera samples."""
         cam = scene.camera
         width = frame.rgb.shape[1]
         pixel = y * width + x
@@ -292,16 +296,19 @@ def _make_render_pixel(inline):
         for k in range(soft_ids.shape[0]):
             soft_ids[k] = 0
             soft_weight[k] = ZERO
-        for s in range(spp):
-            key = sample_key(seed, pixel, s)
-            jx, jy = cmj_2d(s, spp, pattern)
-            ro, rd = camera_ray(cam, F32(x) + jx, F32(y) + jy, uniform(key, DIM_LENS), uniform(key, DIM_LENS + 1))
-            radiance, first_obj = trace_path(scene, ro, rd, key, s, spp, pattern, stack, stack_t)
-            if math.isfinite(radiance[0]) and math.isfinite(radiance[1]) and math.isfinite(radiance[2]):
-                total = add(total, radiance)
-            if first_obj == centre_obj:
-                same += 1
-            add_soft_sample(soft_ids, soft_weight, first_obj + 1)
+        for first in range(0, spp, STRATA_CHUNK):
+            count = min(STRATA_CHUNK, spp - first)
+            fill_strata(strata, first, count, spp, pattern)
+            for k in range(count):
+                key = sample_key(seed, pixel, first + k)
+                jx, jy = strata[STRATA_PIXEL, k], strata[STRATA_PIXEL + 1, k]
+                ro, rd = camera_ray(cam, F32(x) + jx, F32(y) + jy, uniform(key, DIM_LENS), uniform(key, DIM_LENS + 1))
+                radiance, first_obj = trace_path(scene, ro, rd, key, strata, k, stack, stack_t)
+                if math.isfinite(radiance[0]) and math.isfinite(radiance[1]) and math.isfinite(radiance[2]):
+                    total = add(total, radiance)
+                if first_obj == centre_obj:
+                    same += 1
+                add_soft_sample(soft_ids, soft_weight, first_obj + 1)
         if spp == 0:   # labels only: the centre ray is the one sample (black radiance)
             add_soft_sample(soft_ids, soft_weight, centre_obj + 1)
             same = 1
@@ -359,13 +366,14 @@ def finish_soft_mask(ids, weights, inv_spp):
 
 
 @kernel
-def render_tiles(scene, frame, tiles, first, stop, stack, stack_t):
+def render_tiles(scene, frame, tiles, first, stop, stack, stack_t, strata):
     """Render tiles[first:stop] of ``frame``: tiles is (K, 4) int32 [x0, y0, x1, y1] pixel
-    rectangles; stack / stack_t (STACK_SIZE,) int32 / float32 traversal scratch. The CPU
+    rectangles; stack / stack_t (STACK_SIZE,) int32 / float32 traversal scratch, strata
+    (STRATA_ROWS, STRATA_CHUNK) float32 scratch for stratified sample values. The CPU
     launcher's one call, with ``render_pixel`` compiled into its loop, so a run of tiles, not a
     pixel, pays for a call."""
     for k in range(first, stop):
         for y in range(tiles[k, 1], tiles[k, 3]):
             for x in range(tiles[k, 0], tiles[k, 2]):
-                _render_pixel_inline(scene, frame, x, y, stack, stack_t)
+                _render_pixel_inline(scene, frame, x, y, stack, stack_t, strata)
 
