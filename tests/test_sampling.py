@@ -764,7 +764,7 @@ def _strata_both_ways(n, pattern):
     table = np.full((STRATA_ROWS, STRATA_CHUNK), np.float32(-1.0))
     for first in range(0, n, STRATA_CHUNK):
         count = min(STRATA_CHUNK, n - first)
-        fill_strata(table, first, count, n, pattern)
+        fill_strata(table, first, count, n, pattern, STRATIFIED_BOUNCES)
         for k in range(count):
             for row in range(STRATA_ROWS):
                 chunked[row, first + k] = table[row, k]
@@ -788,3 +788,22 @@ def test_fill_strata_equals_one_sample_at_a_time(n):
     for pattern in (0, 7, 0xDEADBEEF12345678, 2**64 - 1):
         chunked, single = _strata_both_ways(n, np.uint64(pattern))
         np.testing.assert_array_equal(chunked, single, err_msg=f"n={n}, pattern={pattern:#x}")
+
+
+@numba.njit(cache=False)
+def _strata_table(n, pattern, bounces):
+    table = np.full((STRATA_ROWS, STRATA_CHUNK), np.float32(-1.0))
+    fill_strata(table, 0, min(n, STRATA_CHUNK), n, pattern, bounces)
+    return table
+
+
+def test_fill_strata_fills_only_the_bounces_a_path_can_sample():
+    """max depth 1 samples no bounce, max depth 2 one: their rows stay untouched, the rest
+    equal the full table."""
+    full = _strata_table(16, np.uint64(3), STRATIFIED_BOUNCES)
+    assert (full >= 0).all()
+    for bounces in range(STRATIFIED_BOUNCES):
+        table = _strata_table(16, np.uint64(3), bounces)
+        used = STRATA_BOUNCE + bounces * STRATA_PER_BOUNCE
+        np.testing.assert_array_equal(table[:used], full[:used])
+        assert (table[used:] == -1).all()

@@ -296,9 +296,10 @@ def _make_render_pixel(inline):
         for k in range(soft_ids.shape[0]):
             soft_ids[k] = 0
             soft_weight[k] = ZERO
+        bounces = scene.settings[SET_MAX_DEPTH] - 1   # bounces a path can sample
         for first in range(0, spp, STRATA_CHUNK):
             count = min(STRATA_CHUNK, spp - first)
-            fill_strata(strata, first, count, spp, pattern)
+            fill_strata(strata, first, count, spp, pattern, bounces)
             for k in range(count):
                 key = sample_key(seed, pixel, first + k)
                 jx, jy = strata[STRATA_PIXEL, k], strata[STRATA_PIXEL + 1, k]

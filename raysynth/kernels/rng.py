@@ -168,10 +168,11 @@ _ONE_MINUS = F32(0.99999994)
 
 
 @kernel
-def fill_strata(strata, first, count, n, pattern):
+def fill_strata(strata, first, count, n, pattern, bounces):
     """Stratified values of camera samples first .. first + count - 1 of a pixel's n into
     ``strata`` ((STRATA_ROWS, STRATA_CHUNK) float32; column k is sample first + k):
-    row STRATA_PIXEL, +1: ``cmj_2d(s, n, pattern)``; then for bounce b < STRATIFIED_BOUNCES,
+    row STRATA_PIXEL, +1: ``cmj_2d(s, n, pattern)``; then for bounce b < ``bounces`` (at most
+    STRATIFIED_BOUNCES: a path of max depth d samples d - 1 bounces; later rows are left as they are),
     from row STRATA_BOUNCE + b * STRATA_PER_BOUNCE: ``stratified_1d`` (light pick), ``cmj_2d``
     (light position, two rows), ``stratified_1d`` (lobe), ``cmj_2d`` (direction, two rows), each
     keyed by ``dimension_key(pattern, DIM_BOUNCE + b * DIMS_PER_BOUNCE + j)``, j = 0, 1, 3, 4.
@@ -181,7 +182,7 @@ def fill_strata(strata, first, count, n, pattern):
     needs no cycle walking and no division, and the loops compile to SIMD code (the
     permutations were ~15 % of a path-traced render when computed one sample at a time)."""
     _fill_cmj_2d(strata[STRATA_PIXEL], strata[STRATA_PIXEL + 1], first, count, n, pattern)
-    for b in range(STRATIFIED_BOUNCES):
+    for b in range(min(bounces, STRATIFIED_BOUNCES)):
         dim = DIM_BOUNCE + b * DIMS_PER_BOUNCE
         row = STRATA_BOUNCE + b * STRATA_PER_BOUNCE
         _fill_stratified_1d(strata[row], first, count, n, dimension_key(pattern, dim))
