@@ -168,9 +168,9 @@ def _optimize_linked_copies_as_internal() -> None:
     if getattr(optimize, "_raysynth", False):
         return
 
-    def _optimize_final_module(self):
+    def _optimize_final_module(self, *args, **kwargs):
         internalize_linked_copies(self._final_module)
-        return optimize(self)
+        return optimize(self, *args, **kwargs)
 
     _optimize_final_module._raysynth = True
     CPUCodeLibrary._optimize_final_module = _optimize_final_module
