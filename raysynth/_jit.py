@@ -28,8 +28,10 @@ import gc
 import hashlib
 from pathlib import Path
 
+from llvmlite.binding import Linkage
 from numba import config, njit
 from numba.core import event
+from numba.core.codegen import CPUCodeLibrary
 from numba.core.compiler import CompilerBase, DefaultPassBuilder
 from numba.extending import overload, register_jitable
 
@@ -120,7 +122,10 @@ class _FewerCollectionsWhileCompiling(event.Listener):
 event.register("numba:compile", _FewerCollectionsWhileCompiling())
 
 
-def internalize_linked_copies(module) -> int:
+_RAYSYNTH_SYMBOL = "_ZN8raysynth"   # Numba's mangled names of functions in the raysynth package
+
+
+def make_linked_copies_private(module) -> int:
     """Make the linked-in copies of other compiled functions private to an LLVM module that
     defines raysynth functions; returns how many were changed.
 
@@ -138,46 +143,33 @@ def internalize_linked_copies(module) -> int:
     call) stay external. Measured: Cornell box 1.25-1.56x faster, labels-only pass 1.2x, the
     same bytes.
     """
-    changed = 0
     defined = [fn for fn in module.functions if not fn.is_declaration]
-    if any(fn.name.startswith(_RAYSYNTH_SYMBOL) for fn in defined):
-        for fn in defined:
-            if fn.linkage == _LINKONCE_ODR:
-                fn.linkage = "private"
-                changed += 1
-    return changed
+    if not any(fn.name.startswith(_RAYSYNTH_SYMBOL) for fn in defined):
+        return 0
+    copies = [fn for fn in defined if fn.linkage == Linkage.linkonce_odr]
+    for fn in copies:
+        fn.linkage = "private"
+    return len(copies)
 
 
-_RAYSYNTH_SYMBOL = "_ZN8raysynth"   # Numba's mangled names of functions in the raysynth package
-
-
-def _optimize_linked_copies_as_internal() -> None:
-    """Run ``internalize_linked_copies`` on every raysynth library's final module just before
+def _optimize_linked_copies_as_private() -> None:
+    """Run ``make_linked_copies_private`` on every raysynth library's final module just before
     Numba optimizes it (a wrapper around ``CPUCodeLibrary._optimize_final_module``). The
     module is linked and not yet optimized there; a Numba without that method keeps its own
     behaviour (the same bytes, only slower)."""
-    global _LINKONCE_ODR
-    try:
-        from llvmlite.binding import Linkage
-        from numba.core.codegen import CPUCodeLibrary
-
-        optimize = CPUCodeLibrary._optimize_final_module
-        _LINKONCE_ODR = Linkage.linkonce_odr
-    except (ImportError, AttributeError):
-        return
-    if getattr(optimize, "_raysynth", False):
+    optimize = getattr(CPUCodeLibrary, "_optimize_final_module", None)
+    if optimize is None or getattr(optimize, "_raysynth", False):
         return
 
     def _optimize_final_module(self, *args, **kwargs):
-        internalize_linked_copies(self._final_module)
+        make_linked_copies_private(self._final_module)
         return optimize(self, *args, **kwargs)
 
     _optimize_final_module._raysynth = True
     CPUCodeLibrary._optimize_final_module = _optimize_final_module
 
 
-_LINKONCE_ODR = None
-_optimize_linked_copies_as_internal()
+_optimize_linked_copies_as_private()
 
 
 class _CompilerWithoutSSA(CompilerBase):
@@ -208,7 +200,7 @@ def kernel(fn=None, *, inline: bool = False, ssa: bool = True):
     SceneArrays argument alone is 223 of them (27 arrays of 7 or 9 fields each), a few hundred
     cycles per call (``surface_at_hit`` and ``surface_color``, called for every hit, are inlined
     for that reason: the labels-only pass 1.6x and the Cornell box 1.27x faster). Since the
-    linked copies are private (``internalize_linked_copies``) a plain call passes only what the
+    linked copies are private (``make_linked_copies_private``) a plain call passes only what the
     callee reads, yet the inlined kernels still measured faster (Cornell 10 %, labels pass 35 %).
     The inlined form is an ``njit(inline="always")`` function, inlined before typing: an
     overload with ``inline="always"`` would also be compiled on its own, in full, just to find

@@ -32,6 +32,7 @@ _S27 = U64(27)
 _S31 = U64(31)
 _S40 = U64(40)
 _INV_2_24 = F32(1.0 / (1 << 24))
+_ONE_MINUS = F32(0.99999994)   # the largest float32 below 1
 
 DIM_PIXEL = 0
 DIM_LENS = 2
@@ -69,6 +70,31 @@ def _mul32(x, c):
 
 
 @kernel
+def _permute_round(x, w, p):
+    """One round of Kensler's permutation hash: a bijection on the bits selected by the mask w
+    (w + 1 a power of two), chosen by the 32-bit pattern p."""
+    x ^= p
+    x = _mul32(x, U64(0xE170893D))
+    x ^= p >> U64(16)
+    x ^= (x & w) >> U64(4)
+    x ^= p >> U64(8)
+    x = _mul32(x, U64(0x0929EB3F))
+    x ^= p >> U64(23)
+    x ^= (x & w) >> U64(1)
+    x = _mul32(x, U64(1) | (p >> U64(27)))
+    x = _mul32(x, U64(0x6935FA69))
+    x ^= (x & w) >> U64(11)
+    x = _mul32(x, U64(0x74DCB303))
+    x ^= (x & w) >> U64(2)
+    x = _mul32(x, U64(0x9E501CC3))
+    x ^= (x & w) >> U64(2)
+    x = _mul32(x, U64(0xC860A3DF))
+    x &= w
+    x ^= x >> U64(5)
+    return x
+
+
+@kernel
 def permute(i, n, p):
     """Element i of a random permutation of [0, n) chosen by the 32-bit pattern p.
 
@@ -83,24 +109,7 @@ def permute(i, n, p):
     w |= w >> U64(16)
     x = U64(i)
     while True:
-        x ^= p
-        x = _mul32(x, U64(0xE170893D))
-        x ^= p >> U64(16)
-        x ^= (x & w) >> U64(4)
-        x ^= p >> U64(8)
-        x = _mul32(x, U64(0x0929EB3F))
-        x ^= p >> U64(23)
-        x ^= (x & w) >> U64(1)
-        x = _mul32(x, U64(1) | (p >> U64(27)))
-        x = _mul32(x, U64(0x6935FA69))
-        x ^= (x & w) >> U64(11)
-        x = _mul32(x, U64(0x74DCB303))
-        x ^= (x & w) >> U64(2)
-        x = _mul32(x, U64(0x9E501CC3))
-        x ^= (x & w) >> U64(2)
-        x = _mul32(x, U64(0xC860A3DF))
-        x &= w
-        x ^= x >> U64(5)
+        x = _permute_round(x, w, p)
         if x < U64(n):
             break
     return np.int64((x + p) % U64(n))
@@ -117,8 +126,13 @@ def dimension_key(pattern, dim):
 def stratified_1d(s, n, key):
     """Sample s of n stratified values in [0, 1): one per stratum [k/n, (k+1)/n), the stratum
     of sample s chosen by a random permutation keyed by ``key``, jittered inside it."""
-    k = permute(s, n, key & MASK32)
-    return min((F32(k) + uniform(key, s + 3001)) / F32(n), F32(0.99999994))
+    return _stratum_value(permute(s, n, key & MASK32), s, n, key)
+
+
+@kernel
+def _stratum_value(stratum, s, n, key):
+    """Sample s's value in its stratum [stratum/n, (stratum+1)/n), jittered by its key."""
+    return min((F32(stratum) + uniform(key, s + 3001)) / F32(n), _ONE_MINUS)
 
 
 @kernel
@@ -141,18 +155,29 @@ def cmj_2d(s, n, key):
     (m = floor(sqrt(n))), y is stratified in n strata, and x in m * ceil(n/m) strata (n of them
     when n is a square or m * ceil(n/m) = n). ``key`` (the pixel's pattern) decorrelates pixels.
     """
-    p = key & MASK32
     m = _grid_columns(n)
     rows = (n + m - 1) // m
-    s = permute(s, n, (p * U64(0x51633E2D)) & MASK32)
-    sx = permute(s % m, m, (p * U64(0x68BC21EB)) & MASK32)
-    sy = permute(s // m, rows, (p * U64(0x02E5BE93)) & MASK32)
+    p_s, p_x, p_y = _cmj_patterns(key)
+    s = permute(s, n, p_s)
+    return _cmj_point(s, permute(s % m, m, p_x), permute(s // m, rows, p_y), n, m, rows, key)
+
+
+@kernel
+def _cmj_patterns(key):
+    """The three 32-bit patterns of a CMJ set: sample order, x within a row, y within a column."""
+    p = key & MASK32
+    return (p * U64(0x51633E2D)) & MASK32, (p * U64(0x68BC21EB)) & MASK32, (p * U64(0x02E5BE93)) & MASK32
+
+
+@kernel
+def _cmj_point(s, sx, sy, n, m, rows, key):
+    """The CMJ point of permuted sample s in grid cell (sx, sy) of m columns and rows rows,
+    jittered by its key; float32 rounding to exactly 1 is guarded against."""
     jx = uniform(key, 2 * s + 1001)
     jy = uniform(key, 2 * s + 1002)
     x = (F32(sx) + (F32(sy) + jx) / F32(rows)) / F32(m)
     y = (F32(s) + jy) / F32(n)
-    # guard against float32 rounding to exactly 1
-    return min(x, F32(0.99999994)), min(y, F32(0.99999994))
+    return min(x, _ONE_MINUS), min(y, _ONE_MINUS)
 
 
 # ---- a pixel's stratified values, a chunk of camera samples at a time
@@ -164,7 +189,6 @@ STRATA_PIXEL = 0
 STRATA_BOUNCE = 2
 STRATA_PER_BOUNCE = 6
 STRATA_ROWS = STRATA_BOUNCE + STRATIFIED_BOUNCES * STRATA_PER_BOUNCE
-_ONE_MINUS = F32(0.99999994)
 
 
 @kernel
@@ -202,26 +226,7 @@ def _permute_power_of_two(i, n, p):
     [0, n) onto itself) and the remainder is a mask. Straight-line code, so loops over i
     vectorize."""
     w = U64(n - 1)
-    x = U64(i)
-    x ^= p
-    x = _mul32(x, U64(0xE170893D))
-    x ^= p >> U64(16)
-    x ^= (x & w) >> U64(4)
-    x ^= p >> U64(8)
-    x = _mul32(x, U64(0x0929EB3F))
-    x ^= p >> U64(23)
-    x ^= (x & w) >> U64(1)
-    x = _mul32(x, U64(1) | (p >> U64(27)))
-    x = _mul32(x, U64(0x6935FA69))
-    x ^= (x & w) >> U64(11)
-    x = _mul32(x, U64(0x74DCB303))
-    x ^= (x & w) >> U64(2)
-    x = _mul32(x, U64(0x9E501CC3))
-    x ^= (x & w) >> U64(2)
-    x = _mul32(x, U64(0xC860A3DF))
-    x &= w
-    x ^= x >> U64(5)
-    return np.int64((x + p) & w)
+    return np.int64((_permute_round(U64(i), w, p) + p) & w)
 
 
 @kernel
@@ -231,8 +236,7 @@ def _fill_stratified_1d(out, first, count, n, key):
         p = key & MASK32
         for k in range(count):
             s = first + k
-            stratum = _permute_power_of_two(s, n, p)
-            out[k] = min((F32(stratum) + uniform(key, s + 3001)) / F32(n), _ONE_MINUS)
+            out[k] = _stratum_value(_permute_power_of_two(s, n, p), s, n, key)
     else:
         for k in range(count):
             out[k] = stratified_1d(first + k, n, key)
@@ -247,18 +251,11 @@ def _fill_cmj_2d(out_x, out_y, first, count, n, key):
         shift = 0
         while (1 << shift) < m:
             shift += 1
-        p = key & MASK32
-        p_s = (p * U64(0x51633E2D)) & MASK32
-        p_x = (p * U64(0x68BC21EB)) & MASK32
-        p_y = (p * U64(0x02E5BE93)) & MASK32
+        p_s, p_x, p_y = _cmj_patterns(key)
         for k in range(count):
             s = _permute_power_of_two(first + k, n, p_s)
-            sx = _permute_power_of_two(s & (m - 1), m, p_x)
-            sy = _permute_power_of_two(s >> shift, rows, p_y)
-            jx = uniform(key, 2 * s + 1001)
-            jy = uniform(key, 2 * s + 1002)
-            out_x[k] = min((F32(sx) + (F32(sy) + jx) / F32(rows)) / F32(m), _ONE_MINUS)
-            out_y[k] = min((F32(s) + jy) / F32(n), _ONE_MINUS)
+            out_x[k], out_y[k] = _cmj_point(s, _permute_power_of_two(s & (m - 1), m, p_x),
+                                            _permute_power_of_two(s >> shift, rows, p_y), n, m, rows, key)
     else:
         for k in range(count):
             out_x[k], out_y[k] = cmj_2d(first + k, n, key)
