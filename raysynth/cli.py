@@ -179,12 +179,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_render(args) -> int:
     from .io import write_layers
-    from .render import backend_module, prepare, render
+    from .compile import compile_scene
+    from .render import backend_module, load_scene, render
 
-    backend_module(args.backend)  # no GPU for --backend cuda: one-line error before any work
+    launcher = backend_module(args.backend)  # no GPU for --backend cuda: one-line error before any work
     t0 = time.perf_counter()
     overrides = dict(spp=args.spp, seed=args.seed, width=args.width, height=args.height, max_depth=args.max_depth)
-    compiled = prepare(args.scene, **overrides)  # validates everything before any work
+    scene, base_dir = load_scene(args.scene)  # validates the scene before any work
+    if args.backend == "cpu":
+        launcher.compile_ahead()   # cold cache: the render launcher compiles while the scene is built
+    compiled = compile_scene(scene, base_dir, **overrides)
     bar = None
     if not args.quiet:
         from tqdm import tqdm

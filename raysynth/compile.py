@@ -62,6 +62,33 @@ class SceneArrays(NamedTuple):
     obj_mtl: np.ndarray        # (O,) int32 material row of the object's MTL slot 0, -1 = not used
 
 
+
+def empty_scene_arrays(**fields) -> SceneArrays:
+    """A SceneArrays of empty tables (each of its field's dtype and number of dimensions), with
+    the given ``fields`` in place of theirs.
+
+    Its Numba type is that of every compiled scene's arrays (tested), so the launchers can be
+    compiled for it before a scene exists (``backends.cpu.compile_ahead``)."""
+    f32, i32 = np.float32, np.int32
+
+    def empty(*shape, dtype=f32):
+        return np.zeros(shape, dtype=dtype)
+
+    boxes = _aligned_empty(0)
+    tables = dict(
+        bvh_boxes=boxes, bvh_links=boxes.view(i32), prim_order=empty(0, dtype=i32), prim_info=empty(0, 3, dtype=i32),
+        shape_xform=empty(0, 24), shape_param=empty(0, 4), tri_geom=empty(0, 9), tri_normals=empty(0, 9),
+        tri_part=empty(0, dtype=i32), obj_info=empty(0, 4, dtype=i32), obj_xform=empty(0, 12),
+        inst_info=empty(0, T.INST_COLUMNS, dtype=i32), inst_xform=empty(0, 24), mat_params=empty(0, T.MAT_COLUMNS),
+        light_info=empty(0, 4, dtype=i32), light_params=empty(0, T.LP_COLUMNS), light_cdf=empty(0),
+        light_tri_cdf=empty(0), env=empty(T.ENV_COLUMNS), camera=empty(T.CAM_COLUMNS),
+        settings=empty(T.SET_COLUMNS, dtype=np.int64), tex_info=empty(0, T.TI_COLUMNS, dtype=i32),
+        tex_params=empty(0, T.TP_COLUMNS), texels=empty(0), tri_uvs=empty(0, 6), tri_material=empty(0, dtype=i32),
+        obj_mtl=empty(0, dtype=i32),
+    )
+    tables.update(fields)
+    return SceneArrays(**tables)
+
 @dataclass
 class CompiledScene:
     """Kernel arrays plus what the writers and label code need to know about the scene."""
@@ -939,18 +966,10 @@ def triangle_scene_arrays(vertices: np.ndarray, faces: np.ndarray):
     prim_info = np.zeros((count, 3), dtype=np.int32)
     prim_info[:, T.PRIM_KIND] = T.TRIANGLE
     prim_info[:, T.PRIM_INDEX] = np.arange(count, dtype=np.int32)
-    empty = lambda *shape, dt=np.float32: np.zeros(shape, dtype=dt)  # noqa: E731
-    arrays = SceneArrays(
-        bvh_boxes=bvh_boxes, bvh_links=bvh_links,
-        prim_order=np.arange(count, dtype=np.int32), prim_info=prim_info,
-        shape_xform=empty(0, 24), shape_param=empty(0, 4), tri_geom=geom, tri_normals=empty(0, 9),
-        tri_part=empty(count, dt=np.int32),
-        obj_info=empty(1, 4, dt=np.int32), obj_xform=empty(1, 12),
-        inst_info=empty(0, T.INST_COLUMNS, dt=np.int32), inst_xform=empty(0, 24), mat_params=empty(1, T.MAT_COLUMNS),
-        light_info=empty(0, 4, dt=np.int32), light_params=empty(0, T.LP_COLUMNS), light_cdf=empty(0),
-        light_tri_cdf=empty(0), env=empty(T.ENV_COLUMNS), camera=empty(T.CAM_COLUMNS),
-        settings=empty(T.SET_COLUMNS, dt=np.int64),
-        tex_info=empty(0, T.TI_COLUMNS, dt=np.int32), tex_params=empty(0, T.TP_COLUMNS), texels=empty(0),
-        tri_uvs=empty(0, 6), tri_material=empty(0, dt=np.int32), obj_mtl=np.full(1, -1, dtype=np.int32),
+    arrays = empty_scene_arrays(
+        bvh_boxes=bvh_boxes, bvh_links=bvh_links, prim_order=np.arange(count, dtype=np.int32), prim_info=prim_info,
+        tri_geom=geom, tri_part=np.zeros(count, dtype=np.int32), obj_info=np.zeros((1, 4), dtype=np.int32),
+        obj_xform=np.zeros((1, 12), dtype=np.float32), mat_params=np.zeros((1, T.MAT_COLUMNS), dtype=np.float32),
+        obj_mtl=np.full(1, -1, dtype=np.int32),
     )
     return arrays, triangle_of_row

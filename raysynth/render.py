@@ -139,6 +139,8 @@ def render(
         timings : dict, seconds spent compiling the scene and rendering
     """
     launcher = backend_module(backend)  # imports Numba and the kernels; cuda: checks for a device
+    if backend == "cpu":
+        launcher.compile_ahead(labels=labels)   # cold cache: the render launcher compiles meanwhile
 
     t0 = time.perf_counter()
     compiled = prepare(scene, spp=spp, seed=seed, width=width, height=height, max_depth=max_depth)
