@@ -277,7 +277,7 @@ def compile_ahead(labels: bool = True) -> None:
     this one nor in the on-disk cache and a second core is free; ``render_frame`` waits for
     it (and with ``labels`` this process compiles the label launchers meanwhile). Tried once
     per process; ``RAYSYNTH_COMPILE_AHEAD=0`` turns it off. Measured on two cores: a first
-    labelled 16x16 Cornell box from a cold cache 1.34-1.37x sooner (benchmarks/README.md)."""
+    labelled 16x16 Cornell box from a cold cache 1.29-1.43x sooner (benchmarks/README.md)."""
     with _AHEAD_LOCK:
         if _AHEAD["tried"]:
             return
