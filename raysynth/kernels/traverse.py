@@ -3,7 +3,8 @@
 The BVH comes as 4-wide records (``raysynth.accel.layout.wide_layout``): each record holds the
 boxes of up to four children, stored axis by axis, and their (offset, count) links, in 128
 bytes. A visit tests the ray against all four boxes (the near and far plane of each axis chosen
-once per ray from the direction's signs) and pushes the children it enters within the current
+once per ray from the direction's signs), as one 4-wide vector test (``_simd.entry_distances4``,
+the same values as ``_enter_child`` child by child), and pushes the children it enters within the current
 closest t on a caller-provided stack, sorted so that the nearest is on top; a stack entry is the
 child itself (``_stack_entry``: its record, or its leaf's slots, or its instance, packed in one
 int32) with its entry distance in a float32 twin stack, so a child found farther than a hit
@@ -23,6 +24,7 @@ level of both trees + 4 (checked by the compiler against STACK_SIZE).
 import numpy as np
 
 from .._jit import CALLED, INLINED, kernel
+from .._simd import VECTOR_BOXES, entry_distances4, lane
 from ..accel.layout import WIDE_LINKS
 from .intersect import intersect_prim, intersect_primitive, ray_shear
 from .tags import INST_OBJECT, INST_ROOT, NO_HIT, PRIM_OBJECT, XF_TO_OBJECT
@@ -31,6 +33,7 @@ from .vecmath import F32, ONE, ZERO, xform_point, xform_vector
 _INV_TINY = F32(1e30)
 _MISS = F32(-1.0)
 _U0 = np.uint64(0)
+_U1 = np.uint64(1)
 _U4 = np.uint64(4)
 _U8 = np.uint64(8)
 _U12 = np.uint64(12)
@@ -126,8 +129,10 @@ def _ray_in(inst_xform, inst, ro_w, rd_w):
             xform_vector(inst_xform, inst, XF_TO_OBJECT, rd_w))
 
 
-def _make_trace_hit(inline):
-    """``trace_hit`` compiled as a function of its own, or into its callers (``inline``)."""
+def _make_trace_hit(inline, vector_boxes):
+    """``trace_hit`` compiled as a function of its own, or into its callers (``inline``); with
+    ``vector_boxes``, a visit's four slab tests are one 4-wide vector test
+    (``_simd.entry_distances4``: the same values as ``_enter_child``)."""
 
     @kernel(inline=inline)
     def traverse_tables(boxes, links, prim_order, prim_info, tri_geom, shape_xform, shape_param, inst_info,
@@ -149,16 +154,21 @@ def _make_trace_hit(inline):
         while record >= 0:
             # visit: push the children the ray enters before best_t, the nearest on top
             row = np.uint64(record)   # unsigned: indexing without the negative-index fix-up
-            base = top
+            base = np.uint64(top)
+            if vector_boxes:   # the four slab tests as 4-wide vector code (the same values)
+                t4 = entry_distances4(boxes, row, ox, oy, oz, ix, iy, iz, cols, best_t)
             for c in range(4):
-                t_c = _enter_child(boxes, row, np.uint64(c), ox, oy, oz, ix, iy, iz, cols, best_t)
+                if vector_boxes:
+                    t_c = lane(t4, c)
+                else:
+                    t_c = _enter_child(boxes, row, np.uint64(c), ox, oy, oz, ix, iy, iz, cols, best_t)
                 if t_c >= ZERO:
                     entry = _stack_entry(links[row, _LINKS + 2 * c], links[row, _LINKS + 2 * c + 1])
-                    j = top
-                    while j > base and stack_t[j - 1] < t_c:
-                        stack[j] = stack[j - 1]
-                        stack_t[j] = stack_t[j - 1]
-                        j -= 1
+                    j = np.uint64(top)   # unsigned stack indices: no negative-index fix-up
+                    while j > base and stack_t[j - _U1] < t_c:
+                        stack[j] = stack[j - _U1]
+                        stack_t[j] = stack_t[j - _U1]
+                        j -= _U1
                     stack[j] = entry
                     stack_t[j] = t_c
                     top += 1
@@ -172,9 +182,9 @@ def _make_trace_hit(inline):
                     rd = rd_w
                     ox, oy, oz, ix, iy, iz, cols, shear = _ray_setup(ro, rd)
                 top -= 1
-                if stack_t[top] > best_t:
+                if stack_t[np.uint64(top)] > best_t:
                     continue   # a hit found since the push lies before this box
-                entry = stack[top]
+                entry = stack[np.uint64(top)]
                 if entry >= 0:
                     record = entry
                     break
@@ -230,8 +240,8 @@ def _make_trace_hit(inline):
     return trace_hit
 
 
-trace_hit = _make_trace_hit(CALLED)
-trace_hit_inline = _make_trace_hit(INLINED)
+trace_hit = _make_trace_hit(CALLED, VECTOR_BOXES)
+trace_hit_inline = _make_trace_hit(INLINED, VECTOR_BOXES)
 
 
 @kernel

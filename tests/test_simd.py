@@ -1,0 +1,107 @@
+"""The vector slab test (``raysynth._simd.entry_distances4``) against the scalar one it stands
+in for (``kernels.traverse._enter_child``), bit for bit, on random wide records: absent
+children (+inf, -inf boxes), flat boxes, origins inside, on a bound and outside, direction
+components of exactly zero (reciprocal +-1e30), tmax from 0 to huge; and the traversal built
+with the scalar tests finds the same hits as the one the renderer and RayCaster use."""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from raysynth import _simd
+from raysynth.kernels import tags as T
+from raysynth.kernels.traverse import _enter_child, _inverse_direction, _make_trace_hit, _near_far_columns, trace_hit
+from raysynth.render import prepare
+
+F32 = np.float32
+
+
+@numba.njit(cache=True)
+def _both(boxes, origins, dirs, tmaxs, rows, out_vector, out_scalar):
+    for i in range(origins.shape[0]):
+        ix, iy, iz = _inverse_direction((dirs[i, 0], dirs[i, 1], dirs[i, 2]))
+        cols = _near_far_columns(ix, iy, iz)
+        row = np.uint64(rows[i])
+        t4 = _simd.entry_distances4(boxes, row, origins[i, 0], origins[i, 1], origins[i, 2], ix, iy, iz, cols,
+                                    tmaxs[i])
+        for c in range(4):
+            out_vector[i, c] = _simd.lane(t4, c)
+            out_scalar[i, c] = _enter_child(boxes, row, np.uint64(c), origins[i, 0], origins[i, 1], origins[i, 2],
+                                            ix, iy, iz, cols, tmaxs[i])
+
+
+def _random_records(rng, n):
+    """(n, 32) float32 wide records: boxes axis by axis, some children absent, some flat."""
+    lo = rng.uniform(-2, 2, size=(n, 3, 4)).astype(F32)
+    size = rng.choice([1.0, 2.0, 4.0], size=(n, 1, 4)) * np.ones((n, 3, 4))
+    size[rng.random((n, 3, 4)) < 0.1] = 0.0    # flat along an axis
+    size = size.astype(F32)
+    hi = (lo + size).astype(F32)
+    absent = rng.random((n, 4)) < 0.2
+    lo[np.broadcast_to(absent[:, None, :], lo.shape)] = np.inf
+    hi[np.broadcast_to(absent[:, None, :], hi.shape)] = -np.inf
+    records = np.zeros((n, 32), dtype=F32)
+    records[:, 0:12] = lo.reshape(n, 12)
+    records[:, 12:24] = hi.reshape(n, 12)
+    return records
+
+
+def test_vector_slab_test_is_the_scalar_one_bit_for_bit():
+    rng = np.random.default_rng(7)
+    boxes = _random_records(rng, 64)
+    n = 20000
+    rows = rng.integers(0, len(boxes), n)
+    origins = rng.uniform(-3, 3, size=(n, 3)).astype(F32)
+    on_bound = rng.random(n) < 0.2            # origins exactly on a box's bound plane
+    axis = rng.integers(0, 3, n)
+    child = rng.integers(0, 4, n)
+    plane = boxes[rows, 4 * axis + child]
+    origins[on_bound, axis[on_bound]] = np.where(np.isfinite(plane[on_bound]), plane[on_bound], 0.0)
+    dirs = rng.normal(size=(n, 3))
+    lo, hi = boxes[rows, :12].reshape(n, 3, 4), boxes[rows, 12:24].reshape(n, 3, 4)
+    with np.errstate(invalid="ignore"):        # absent children: inf + -inf
+        centre = np.nan_to_num(0.5 * (lo[np.arange(n), :, child] + hi[np.arange(n), :, child]))
+    aimed = rng.random(n) < 0.7                # most rays towards a child's box centre
+    dirs[aimed] = centre[aimed] - origins[aimed] + 0.1 * dirs[aimed]
+    dirs = dirs.astype(F32)
+    dirs[rng.random((n, 3)) < 0.15] = 0.0     # exactly axis-parallel components
+    dirs[np.all(dirs == 0, axis=1), 0] = 1.0
+    tmaxs = rng.choice([0.0, 1e-3, 0.7, 5.0, 3.0e38], size=n).astype(F32)
+    out_vector = np.empty((n, 4), F32)
+    out_scalar = np.empty((n, 4), F32)
+    _both(boxes, origins, dirs, tmaxs, rows, out_vector, out_scalar)
+    assert np.array_equal(out_vector.view(np.uint32), out_scalar.view(np.uint32))
+    entered = out_scalar >= 0
+    assert 0.1 < entered.mean() < 0.9          # both outcomes well represented
+
+
+_trace_hit_scalar = _make_trace_hit(True, False)
+
+
+@numba.njit(cache=True)
+def _trace_both(scene, ros, rds, out_vector, out_scalar):
+    stack = np.zeros(T.STACK_SIZE, dtype=np.int32)
+    stack_t = np.zeros(T.STACK_SIZE, dtype=np.float32)
+    for i in range(ros.shape[0]):
+        ro = (ros[i, 0], ros[i, 1], ros[i, 2])
+        rd = (rds[i, 0], rds[i, 1], rds[i, 2])
+        t, prim, inst, u, v = trace_hit(scene, ro, rd, F32(3.0e38), stack, stack_t, False)
+        out_vector[i] = (t, F32(prim), F32(inst), u, v)
+        t, prim, inst, u, v = _trace_hit_scalar(scene, ro, rd, F32(3.0e38), stack, stack_t, False)
+        out_scalar[i] = (t, F32(prim), F32(inst), u, v)
+
+
+def test_traversal_with_vector_slab_tests_finds_the_same_hits(scenes_dir):
+    assert _simd.VECTOR_BOXES   # this process compiles the vector version
+    arrays = prepare(scenes_dir / "mesh_demo.json", width=8, height=8).arrays
+    rng = np.random.default_rng(3)
+    n = 4000
+    ros = rng.uniform(-3, 3, size=(n, 3)).astype(F32)
+    rds = rng.normal(size=(n, 3)).astype(F32)
+    rds[rng.random((n, 3)) < 0.1] = 0.0
+    rds[np.all(rds == 0, axis=1), 1] = -1.0
+    out_vector = np.empty((n, 5), F32)
+    out_scalar = np.empty((n, 5), F32)
+    _trace_both(arrays, ros, rds, out_vector, out_scalar)
+    assert np.array_equal(out_vector.view(np.uint32), out_scalar.view(np.uint32))
+    assert (out_vector[:, 1] >= 0).mean() > 0.3
