@@ -60,7 +60,8 @@ class RayCaster:
         from .backends.cpu import cast_rays
 
         origins, directions = _as_rays(ray_origins, ray_directions)
-        t, row, _, u, v = cast_rays(self.arrays, origins, directions, t_max, any_hit=False, threads=threads)
+        t, row, _, u, v = cast_rays(self.arrays, origins, directions, t_max, any_hit=False, threads=threads,
+                                    triangles=True)
         index_tri = np.where(row >= 0, self.triangle_of_row[np.maximum(row, 0)], row)
         return t, index_tri, u, v
 
@@ -70,5 +71,6 @@ class RayCaster:
         from .backends.cpu import cast_rays
 
         origins, directions = _as_rays(ray_origins, ray_directions)
-        t, index_tri, _, _, _ = cast_rays(self.arrays, origins, directions, t_max, any_hit=True, threads=threads)
+        t, index_tri, _, _, _ = cast_rays(self.arrays, origins, directions, t_max, any_hit=True, threads=threads,
+                                          triangles=True)
         return index_tri >= 0

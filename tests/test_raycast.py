@@ -166,6 +166,22 @@ def test_results_do_not_depend_on_threads(meshes):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("any_hit", [False, True])
+def test_triangle_launcher_returns_the_general_launchers_hits(meshes, any_hit):
+    """RayCaster's launcher reads a leaf's triangles straight from tri_geom (slots in leaf
+    order); the general launcher, through prim_order and prim_info, must give the same arrays."""
+    from raysynth.backends.cpu import cast_rays
+
+    vertices, faces = meshes["torus"]
+    origins, directions = random_rays(vertices, np.random.default_rng(17), n=1500)
+    arrays = raysynth.RayCaster(vertices, faces).arrays
+    general = cast_rays(arrays, origins, directions, any_hit=any_hit)
+    triangles = cast_rays(arrays, origins, directions, any_hit=any_hit, triangles=True)
+    assert (general[1] >= 0).mean() > 0.2
+    for a, b in zip(general, triangles):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_distances_equal_the_renderers_hits(meshes):
     """The renderer's distance layer (pixel-centre ray, world units) is RayCaster's t along
     the same rays, wherever the renderer saw the mesh."""

@@ -26,7 +26,7 @@ from .._jit import cpu_launcher
 from ..compile import empty_scene_arrays
 from ..frame import empty_frame
 from ..kernels.amodal import amodal_tiles
-from ..kernels.cast import cast_rays_in, cast_rays_in_shared
+from ..kernels.cast import cast_rays_in, cast_rays_in_shared, cast_triangles_in
 from ..kernels.integrator import render_tiles
 from ..kernels.rng import STRATA_CHUNK, STRATA_ROWS
 from ..kernels.tags import STACK_SIZE
@@ -119,6 +119,13 @@ def _cast_rays(scene, origins, directions, t_max, first, last, any_hit, stack, s
 
 
 @cpu_launcher
+def _cast_triangles(scene, origins, directions, t_max, first, last, any_hit, stack, stack_t, out_t, out_prim, out_obj,
+                    out_u, out_v):
+    cast_triangles_in(scene, origins, directions, t_max, first, last, any_hit, stack, stack_t, out_t, out_prim,
+                      out_obj, out_u, out_v)
+
+
+@cpu_launcher
 def _cast_rays_shared(scene, origins, directions, t_max, first, last, any_hit, stack, stack_t, out_t, out_prim,
                       out_obj, out_u, out_v):
     cast_rays_in_shared(scene, origins, directions, t_max, first, last, any_hit, stack, stack_t, out_t, out_prim,
@@ -191,7 +198,7 @@ def amodal_pass(arrays, width: int, height: int, n_objects: int, threads: Option
 RAY_CHUNK = 256
 
 
-def cast_rays(arrays, origins, directions, t_max=None, any_hit=False, threads=None, few=False):
+def cast_rays(arrays, origins, directions, t_max=None, any_hit=False, threads=None, few=False, triangles=False):
     """Trace (n, 3) float32 world-space rays against ``arrays`` (SceneArrays).
 
     Returns (t, index, object, u, v), each (n,), -1 on a miss: t float32 ray parameter; index
@@ -200,7 +207,10 @@ def cast_rays(arrays, origins, directions, t_max=None, any_hit=False, threads=No
     scene object index (instance id - 1); u, v float32 surface coordinates of the hit.
     With ``any_hit`` the traversal stops at the first hit found (not the closest). ``few``: a
     handful of rays (the labels' occlusion rays): the launcher that reuses the renderer's
-    compiled traversal, slower per ray but seconds quicker to compile the first time."""
+    compiled traversal, slower per ray but seconds quicker to compile the first time.
+    ``triangles``: ``arrays`` hold one triangle mesh in leaf order (``RayCaster``,
+    ``compile.triangle_scene_arrays``): leaves read their triangles straight from ``tri_geom``
+    (7-11 % faster on mesh1m); the results are those of the general launcher."""
     n = origins.shape[0]
     if t_max is None:
         t_max = np.full(n, np.float32(3.0e38), dtype=np.float32)
@@ -215,7 +225,7 @@ def cast_rays(arrays, origins, directions, t_max=None, any_hit=False, threads=No
     chunks = (n + RAY_CHUNK - 1) // RAY_CHUNK
     threads = thread_count(threads)
     stacks, stacks_t = _scratch(threads)
-    launcher = _cast_rays_shared if few else _cast_rays
+    launcher = _cast_rays_shared if few else (_cast_triangles if triangles else _cast_rays)
     any_hit = bool(any_hit)
     run_guided(lambda first, stop, worker: launcher(arrays, origins, directions, t_max, first * RAY_CHUNK,
                                                     min(n, stop * RAY_CHUNK), any_hit, stacks[worker],

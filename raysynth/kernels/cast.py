@@ -9,11 +9,13 @@ per ray costs about a tenth of the time of a ray on a 1M-triangle mesh. One call
 nothing; inlining ``cast_rays_in`` into the launcher as well would double the launcher's compile
 time (Numba types an inlined body once more per level) for no speed. The labels' occlusion rays
 (a few per object) use ``cast_rays_in_shared`` instead, which calls the traversal the renderer
-has compiled already: about 5 s less of a first (cold) labelled render.
+has compiled already: about 5 s less of a first (cold) labelled render. The RayCaster's mesh
+is stored in leaf order (slot k is triangle row k), so its loop, ``cast_triangles_in``, reads a
+leaf's triangles straight from ``tri_geom`` (``traverse.trace_hit_triangles``).
 """
 from .._jit import kernel
 from .tags import PRIM_INDEX
-from .traverse import hit_object, trace_hit, trace_hit_inline
+from .traverse import hit_object, trace_hit, trace_hit_inline, trace_hit_triangles
 
 
 @kernel
@@ -26,7 +28,18 @@ def _write_hit(scene, i, t, prim, inst, u, v, out_t, out_prim, out_obj, out_u, o
     out_v[i] = v
 
 
-def _make_cast_rays_in(trace):
+@kernel
+def _write_triangle_hit(scene, i, t, prim, inst, u, v, out_t, out_prim, out_obj, out_u, out_v):
+    """``_write_hit`` for a scene of one triangle mesh in leaf order (``trace_hit_triangles``):
+    the primitive is the triangle row, the object 0."""
+    out_t[i] = t
+    out_prim[i] = prim
+    out_obj[i] = 0 if prim >= 0 else prim
+    out_u[i] = u
+    out_v[i] = v
+
+
+def _make_cast_rays_in(trace, write_hit=_write_hit):
     """``cast_rays_in`` over a chunk of rays with the given traversal: ``trace_hit_inline``
     (compiled into the loop: the fast one, for ray casting) or ``trace_hit`` (a call per ray,
     but the compiled traversal the renderer already has: for the few rays of the labels)."""
@@ -53,13 +66,14 @@ def _make_cast_rays_in(trace):
             ro = (origins[i, 0], origins[i, 1], origins[i, 2])
             rd = (directions[i, 0], directions[i, 1], directions[i, 2])
             t, prim, inst, u, v = trace(scene, ro, rd, t_max[i], stack, stack_t, any_hit)
-            _write_hit(scene, i, t, prim, inst, u, v, out_t, out_prim, out_obj, out_u, out_v)
+            write_hit(scene, i, t, prim, inst, u, v, out_t, out_prim, out_obj, out_u, out_v)
 
     return cast_rays_in
 
 
 cast_rays_in = _make_cast_rays_in(trace_hit_inline)
 cast_rays_in_shared = _make_cast_rays_in(trace_hit)
+cast_triangles_in = _make_cast_rays_in(trace_hit_triangles, _write_triangle_hit)
 
 
 @kernel

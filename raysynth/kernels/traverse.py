@@ -26,7 +26,7 @@ import numpy as np
 from .._jit import CALLED, INLINED, kernel
 from .._simd import VECTOR_BOXES, entry_distances4, lane
 from ..accel.layout import WIDE_LINKS
-from .intersect import intersect_prim, intersect_primitive, ray_shear
+from .intersect import intersect_prim, intersect_primitive, intersect_triangle_sheared, ray_shear
 from .tags import INST_OBJECT, INST_ROOT, NO_HIT, PRIM_OBJECT, XF_TO_OBJECT
 from .vecmath import F32, ONE, ZERO, xform_point, xform_vector
 
@@ -121,6 +121,25 @@ def _leaf(prim_order, prim_info, tri_geom, shape_xform, shape_param, first, coun
 
 
 @kernel
+def _leaf_of_triangles(prim_order, prim_info, tri_geom, shape_xform, shape_param, first, count, ro, rd, shear,
+                       best_t, best_prim, best_inst, best_u, best_v, any_hit, inst):
+    """``_leaf`` for a scene of triangles stored in leaf order (``compile.triangle_scene_arrays``:
+    slot k is primitive k is triangle row k): the triangles are read straight from tri_geom,
+    without the prim_order and prim_info lookups."""
+    for k in range(first, first + count):
+        t, u, v = intersect_triangle_sheared(tri_geom, np.uint64(k), shear, best_t)
+        if t > ZERO:
+            best_t = t
+            best_prim = k
+            best_inst = inst
+            best_u = u
+            best_v = v
+            if any_hit:
+                break
+    return best_t, best_prim, best_inst, best_u, best_v
+
+
+@kernel
 def _ray_in(inst_xform, inst, ro_w, rd_w):
     """The world ray (ro_w, rd_w) in the object space of instance ``inst`` (world for -1)."""
     if inst < 0:
@@ -129,7 +148,7 @@ def _ray_in(inst_xform, inst, ro_w, rd_w):
             xform_vector(inst_xform, inst, XF_TO_OBJECT, rd_w))
 
 
-def _make_trace_hit(inline, vector_boxes):
+def _make_trace_hit(inline, vector_boxes, leaf=_leaf):
     """``trace_hit`` compiled as a function of its own, or into its callers (``inline``); with
     ``vector_boxes``, a visit's four slab tests are one 4-wide vector test
     (``_simd.entry_distances4``: the same values as ``_enter_child``)."""
@@ -191,7 +210,7 @@ def _make_trace_hit(inline, vector_boxes):
                 offset = (-1 - entry) >> 3
                 count = (-1 - entry) & 7
                 if count > 0:
-                    best_t, best_prim, best_inst, best_u, best_v = _leaf(
+                    best_t, best_prim, best_inst, best_u, best_v = leaf(
                         prim_order, prim_info, tri_geom, shape_xform, shape_param, offset, count, ro, rd, shear,
                         best_t, best_prim, best_inst, best_u, best_v, any_hit, inst)
                     if any_hit and best_prim != NO_HIT:
@@ -242,6 +261,8 @@ def _make_trace_hit(inline, vector_boxes):
 
 trace_hit = _make_trace_hit(CALLED, VECTOR_BOXES)
 trace_hit_inline = _make_trace_hit(INLINED, VECTOR_BOXES)
+#: ``trace_hit_inline`` for one triangle mesh in leaf order (the RayCaster's scenes)
+trace_hit_triangles = _make_trace_hit(INLINED, VECTOR_BOXES, _leaf_of_triangles)
 
 
 @kernel
