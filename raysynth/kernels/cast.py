@@ -41,8 +41,9 @@ def _write_triangle_hit(scene, i, t, prim, inst, u, v, out_t, out_prim, out_obj,
 
 def _make_cast_rays_in(trace, write_hit=_write_hit):
     """``cast_rays_in`` over a chunk of rays with the given traversal: ``trace_hit_inline``
-    (compiled into the loop: the fast one, for ray casting) or ``trace_hit`` (a call per ray,
-    but the compiled traversal the renderer already has: for the few rays of the labels)."""
+    (compiled into the loop: the fast one, for ray casting), ``trace_hit`` (a call per ray,
+    but the compiled traversal the renderer already has: for the few rays of the labels) or
+    ``trace_hit_triangles`` with ``_write_triangle_hit`` (the RayCaster's mesh in leaf order)."""
 
     @kernel
     def cast_rays_in(scene, origins, directions, t_max, first, last, any_hit, stack, stack_t,

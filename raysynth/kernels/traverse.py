@@ -151,7 +151,8 @@ def _ray_in(inst_xform, inst, ro_w, rd_w):
 def _make_trace_hit(inline, vector_boxes, leaf=_leaf):
     """``trace_hit`` compiled as a function of its own, or into its callers (``inline``); with
     ``vector_boxes``, a visit's four slab tests are one 4-wide vector test
-    (``_simd.entry_distances4``: the same values as ``_enter_child``)."""
+    (``_simd.entry_distances4``: the same values as ``_enter_child``); ``leaf`` intersects a
+    leaf's primitives (``_leaf``, or ``_leaf_of_triangles`` for a mesh in leaf order)."""
 
     @kernel(inline=inline)
     def traverse_tables(boxes, links, prim_order, prim_info, tri_geom, shape_xform, shape_param, inst_info,
