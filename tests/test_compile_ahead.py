@@ -87,3 +87,16 @@ def test_cold_start_loads_the_render_launcher_compiled_ahead(tmp_path):
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert (report["loaded"], report["compiled"]) == (1, 0)
     assert report["digest"] == _digest(raysynth.render(TINY))
+
+
+def test_a_forked_child_forgets_the_parents_compile_ahead(monkeypatch):
+    """The compile-ahead process is the parent's child: a forked process must neither wait for
+    it nor stop it at exit, nor start another."""
+    running = object()   # stands for the parent's running process
+    monkeypatch.setitem(cpu._AHEAD, "process", running)
+    pid = os.fork()
+    if pid == 0:   # the child: report and leave at once
+        os._exit(0 if cpu._AHEAD["process"] is None and cpu._AHEAD["tried"] else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert cpu._AHEAD["process"] is running

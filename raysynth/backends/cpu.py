@@ -40,9 +40,12 @@ _POOL_SIZE = 0
 
 
 def _forget_pool_after_fork() -> None:
-    """A forked child has none of the parent's threads: start with a fresh pool and lock."""
-    global _POOL, _POOL_SIZE, _POOL_LOCK
+    """A forked child has none of the parent's threads: start with a fresh pool and lock. Nor
+    is the parent's compile-ahead process its child: it neither waits for it nor stops it."""
+    global _POOL, _POOL_SIZE, _POOL_LOCK, _AHEAD_LOCK
     _POOL, _POOL_SIZE, _POOL_LOCK = None, 0, threading.Lock()
+    _AHEAD_LOCK = threading.Lock()
+    _AHEAD.update(tried=True, process=None)
 
 
 os.register_at_fork(after_in_child=_forget_pool_after_fork)
