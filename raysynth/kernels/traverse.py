@@ -310,12 +310,18 @@ def mark_objects_along_ray(scene, ro, rd, stack, bits, y, x):
             ox, oy, oz, ix, iy, iz, cols, _ = _ray_setup(ro, rd)
             record = scene.inst_info[inst, INST_ROOT]
         row = np.uint64(record)
+        if VECTOR_BOXES:
+            t4 = entry_distances4(boxes, row, ox, oy, oz, ix, iy, iz, cols, _INV_TINY)
         for child in range(4):
             offset = links[row, _LINKS + 2 * child]
             count = links[row, _LINKS + 2 * child + 1]
             if count < 0:
                 continue
-            if _enter_child(boxes, row, np.uint64(child), ox, oy, oz, ix, iy, iz, cols, _INV_TINY) < ZERO:
+            if VECTOR_BOXES:
+                t_child = lane(t4, child)
+            else:
+                t_child = _enter_child(boxes, row, np.uint64(child), ox, oy, oz, ix, iy, iz, cols, _INV_TINY)
+            if t_child < ZERO:
                 continue   # the ray's line from its origin on (no t_max) misses the box
             if count > 0:
                 for k in range(offset, offset + count):
