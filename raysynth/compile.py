@@ -62,7 +62,6 @@ class SceneArrays(NamedTuple):
     obj_mtl: np.ndarray        # (O,) int32 material row of the object's MTL slot 0, -1 = not used
 
 
-
 def empty_scene_arrays(**fields) -> SceneArrays:
     """A SceneArrays of empty tables (each of its field's dtype and number of dimensions), with
     the given ``fields`` in place of theirs.
@@ -88,6 +87,7 @@ def empty_scene_arrays(**fields) -> SceneArrays:
     )
     tables.update(fields)
     return SceneArrays(**tables)
+
 
 @dataclass
 class CompiledScene:

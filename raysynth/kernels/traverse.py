@@ -100,43 +100,42 @@ def _stack_entry(offset, count):
     return -1 - 8 * (-2 - offset)
 
 
-@kernel
-def _leaf(prim_order, prim_info, tri_geom, shape_xform, shape_param, first, count, ro, rd, shear,
-          best_t, best_prim, best_inst, best_u, best_v, any_hit, inst):
-    """Intersect the primitives of one leaf; hits are recorded as seen through instance ``inst``
-    (-1: world space). Returns the updated closest hit. Takes the five scene tables it reads,
-    not the SceneArrays (a call passes that as 223 scalars: more than a leaf's work)."""
-    for k in range(first, first + count):
-        prim = prim_order[np.uint64(k)]
-        t, u, v = intersect_primitive(prim_info, tri_geom, shape_xform, shape_param, prim, ro, rd, shear, best_t)
-        if t > ZERO:
-            best_t = t
-            best_prim = prim
-            best_inst = inst
-            best_u = u
-            best_v = v
-            if any_hit:
-                break
-    return best_t, best_prim, best_inst, best_u, best_v
+def _make_leaf(triangles_in_leaf_order):
+    """``leaf``: the primitives of one leaf through ``prim_order`` and ``prim_info`` (any scene),
+    or, with ``triangles_in_leaf_order`` (``compile.triangle_scene_arrays``: slot k is primitive
+    k is triangle row k), the triangles read straight from tri_geom without those lookups."""
+
+    @kernel
+    def leaf(prim_order, prim_info, tri_geom, shape_xform, shape_param, first, count, ro, rd, shear,
+             best_t, best_prim, best_inst, best_u, best_v, any_hit, inst):
+        """Intersect the primitives of one leaf; hits are recorded as seen through instance
+        ``inst`` (-1: world space). Returns the updated closest hit. Takes the five scene tables
+        it reads, not the SceneArrays (a call passes that as 223 scalars: more than a leaf's work)."""
+        for k in range(first, first + count):
+            if triangles_in_leaf_order:
+                prim = k
+                t, u, v = intersect_triangle_sheared(tri_geom, np.uint64(k), shear, best_t)
+            else:
+                prim = prim_order[np.uint64(k)]
+                t, u, v = intersect_primitive(prim_info, tri_geom, shape_xform, shape_param, prim, ro, rd, shear,
+                                              best_t)
+            if t > ZERO:
+                best_t = t
+                best_prim = prim
+                best_inst = inst
+                best_u = u
+                best_v = v
+                if any_hit:
+                    break
+        return best_t, best_prim, best_inst, best_u, best_v
+
+    return leaf
 
 
-@kernel
-def _leaf_of_triangles(prim_order, prim_info, tri_geom, shape_xform, shape_param, first, count, ro, rd, shear,
-                       best_t, best_prim, best_inst, best_u, best_v, any_hit, inst):
-    """``_leaf`` for a scene of triangles stored in leaf order (``compile.triangle_scene_arrays``:
-    slot k is primitive k is triangle row k): the triangles are read straight from tri_geom,
-    without the prim_order and prim_info lookups."""
-    for k in range(first, first + count):
-        t, u, v = intersect_triangle_sheared(tri_geom, np.uint64(k), shear, best_t)
-        if t > ZERO:
-            best_t = t
-            best_prim = k
-            best_inst = inst
-            best_u = u
-            best_v = v
-            if any_hit:
-                break
-    return best_t, best_prim, best_inst, best_u, best_v
+_ANY_PRIMITIVES = False
+_TRIANGLES_IN_LEAF_ORDER = True
+_leaf = _make_leaf(_ANY_PRIMITIVES)
+_leaf_of_triangles = _make_leaf(_TRIANGLES_IN_LEAF_ORDER)
 
 
 @kernel
