@@ -1,12 +1,13 @@
 """Vector code Numba does not write by itself: LLVM IR intrinsics for the kernels.
 
-Numba leaves LLVM's SLP vectorizer off, and its loop vectorizer does not take four-iteration
-loops, so the four slab tests of a wide BVH record compile to scalar code: about 30
-instructions per child. ``entry_distances4`` does the four as 4-wide vector operations on the
-record's axis-by-axis bounds (``accel/layout.py``), with, lane by lane, the very comparisons and
-selects of ``kernels.traverse._enter_child``: the same values, bit for bit (tested).
-``lane`` reads one of the four results without Numba's tuple indexing by a variable, which
-compiles to a switch with an out-of-range error path.
+Numba leaves LLVM's SLP vectorizer off, and its loop vectorizer does not take short fixed
+loops, so the slab tests of a wide BVH record compile to scalar code: about 30 instructions
+per child. ``entry_distances`` does a record's ``WIDTH`` (8) tests as vector operations on its
+axis-by-axis bounds (``accel/layout.py``), with, lane by lane, the very comparisons and selects
+of ``kernels.traverse._enter_child``: the same values, bit for bit (tested). ``entered_mask``
+turns the results into a bit mask of the children entered, ``lowest_bit`` picks the next one
+(a count of trailing zeros), and ``lane`` reads its entry distance without Numba's tuple
+indexing by a variable, which compiles to a switch with an out-of-range error path.
 
 The IR is plain LLVM (vector loads, arithmetic, compares, selects), which NVVM accepts too
 (the CUDA kernels' PTX compiles). Numba's CUDA simulator runs kernels as Python, where an
@@ -16,18 +17,20 @@ from llvmlite import ir
 from numba import config, types
 from numba.extending import intrinsic
 
-#: Whether the traversal uses ``entry_distances4`` (everywhere but in the CUDA simulator).
+from .accel.layout import WIDTH
+
+#: Whether the traversal uses ``entry_distances`` (everywhere but in the CUDA simulator).
 VECTOR_BOXES = not config.ENABLE_CUDASIM
 
-_F32X4 = ir.VectorType(ir.FloatType(), 4)
+_LANES = ir.VectorType(ir.FloatType(), WIDTH)
 _I32 = ir.IntType(32)
 _I64 = ir.IntType(64)
 
 
 def _splat(builder, x):
-    """<4 x float> with x in every lane."""
-    v = ir.Constant(_F32X4, ir.Undefined)
-    for k in range(4):
+    """<WIDTH x float> with x in every lane."""
+    v = ir.Constant(_LANES, ir.Undefined)
+    for k in range(WIDTH):
         v = builder.insert_element(v, x, ir.Constant(_I32, k))
     return v
 
@@ -43,15 +46,15 @@ def _min(builder, a, b):
 
 
 @intrinsic
-def entry_distances4(typingctx, boxes, row, ox, oy, oz, ix, iy, iz, cols, tmax):
-    """Entry distances of a ray into the four child boxes of wide record ``row`` (-1 where it
-    misses within (0, tmax)), as a 4-tuple of float32.
+def entry_distances(typingctx, boxes, row, ox, oy, oz, ix, iy, iz, cols, tmax):
+    """Entry distances of a ray into the WIDTH child boxes of wide record ``row`` (-1 where it
+    misses within (0, tmax)), as a WIDTH-tuple of float32.
 
-    boxes : (k, 32) float32 wide records; row : uint64; (ox, oy, oz) float32 ray origin;
+    boxes : (k, WIDE_WORDS) float32 wide records; row : uint64; (ox, oy, oz) float32 ray origin;
     (ix, iy, iz) float32 reciprocal direction; cols : 6-tuple of uint64, the columns of child 0's
     near and far bound per axis (``traverse._near_far_columns``); tmax : float32.
     """
-    sig = types.UniTuple(types.float32, 4)(boxes, row, ox, oy, oz, ix, iy, iz, cols, tmax)
+    sig = types.UniTuple(types.float32, WIDTH)(boxes, row, ox, oy, oz, ix, iy, iz, cols, tmax)
 
     def codegen(context, builder, signature, args):
         boxes_v, row_v, ox_v, oy_v, oz_v, ix_v, iy_v, iz_v, cols_v, tmax_v = args
@@ -60,36 +63,70 @@ def entry_distances4(typingctx, boxes, row, ox, oy, oz, ix, iy, iz, cols, tmax):
                                 builder.mul(row_v, builder.extract_value(records.strides, 0)))
 
         def bounds(k):
-            # the four children's bound in column cols[k] .. cols[k] + 3 (one 16-byte load)
+            # the children's bound in columns cols[k] .. cols[k] + WIDTH - 1 (one vector load)
             column = builder.mul(builder.extract_value(cols_v, k), ir.Constant(_I64, 4))
-            return builder.load(builder.inttoptr(builder.add(row_start, column), _F32X4.as_pointer()), align=4)
+            return builder.load(builder.inttoptr(builder.add(row_start, column), _LANES.as_pointer()), align=4)
 
         origin = (_splat(builder, ox_v), _splat(builder, oy_v), _splat(builder, oz_v))
         inverse = (_splat(builder, ix_v), _splat(builder, iy_v), _splat(builder, iz_v))
         t = [builder.fmul(builder.fsub(bounds(k), origin[k % 3]), inverse[k % 3]) for k in range(6)]
-        zero = ir.Constant(_F32X4, [0.0] * 4)
+        zero = ir.Constant(_LANES, [0.0] * WIDTH)
         t_near = _max(builder, _max(builder, t[0], t[1]), _max(builder, t[2], zero))
         t_far = _min(builder, _min(builder, t[3], t[4]), _min(builder, t[5], _splat(builder, tmax_v)))
         entered = builder.fcmp_ordered("<=", t_near, t_far)
-        result = builder.select(entered, t_near, ir.Constant(_F32X4, [-1.0] * 4))
+        result = builder.select(entered, t_near, ir.Constant(_LANES, [-1.0] * WIDTH))
         out = context.get_constant_undef(signature.return_type)
-        for k in range(4):
+        for k in range(WIDTH):
             out = builder.insert_value(out, builder.extract_element(result, ir.Constant(_I32, k)), k)
         return out
 
     return sig, codegen
 
 
+def _as_vector(builder, values):
+    """A WIDTH-tuple of float32 as one <WIDTH x float> (free when it came from a vector)."""
+    v = ir.Constant(_LANES, ir.Undefined)
+    for k in range(WIDTH):
+        v = builder.insert_element(v, builder.extract_value(values, k), ir.Constant(_I32, k))
+    return v
+
+
 @intrinsic
 def lane(typingctx, values, c):
-    """``values[c]`` of a 4-tuple of float32 (c an integer in 0..3), as one vector lane read."""
+    """``values[c]`` of a WIDTH-tuple of float32 (c an integer in 0..WIDTH-1), as one vector lane read."""
     sig = types.float32(values, c)
 
     def codegen(context, builder, signature, args):
         values_v, c_v = args
-        v = ir.Constant(_F32X4, ir.Undefined)
-        for k in range(4):
-            v = builder.insert_element(v, builder.extract_value(values_v, k), ir.Constant(_I32, k))
-        return builder.extract_element(v, c_v)
+        return builder.extract_element(_as_vector(builder, values_v), c_v)
+
+    return sig, codegen
+
+
+@intrinsic
+def entered_mask(typingctx, values):
+    """Bit c set where ``values[c] >= 0`` (a child the ray enters), as a uint32; ``values`` a
+    WIDTH-tuple of float32 (``entry_distances``)."""
+    sig = types.uint32(values)
+
+    def codegen(context, builder, signature, args):
+        bits = builder.fcmp_ordered(">=", _as_vector(builder, args[0]), ir.Constant(_LANES, [0.0] * WIDTH))
+        mask = builder.bitcast(bits, ir.IntType(WIDTH))
+        return builder.zext(mask, _I32)
+
+    return sig, codegen
+
+
+@intrinsic
+def lowest_bit(typingctx, mask):
+    """Index (uint32) of the lowest set bit of a nonzero unsigned integer below 2**32."""
+    sig = types.uint32(mask)
+
+    def codegen(context, builder, signature, args):
+        fn = builder.module.declare_intrinsic("llvm.cttz", [_I32], ir.FunctionType(_I32, [_I32, ir.IntType(1)]))
+        value = args[0]
+        if value.type.width > 32:
+            value = builder.trunc(value, _I32)
+        return builder.call(fn, [value, ir.Constant(ir.IntType(1), 1)])
 
     return sig, codegen

@@ -22,7 +22,7 @@ from numba.extending import intrinsic
 
 from ._jit import host_jit, parallel_host_jit
 from .accel.bvh import build_bvh
-from .accel.layout import _aligned_empty, pair_layout, wide_layout
+from .accel.layout import WIDTH, _aligned_empty, pair_layout, wide_layout
 from .errors import RaysynthError, SceneError
 from .kernels import tags as T
 from .textures import (TextureTable, diffuse_texture_columns, environment_image_columns, mesh_uses_mtl,
@@ -33,8 +33,8 @@ from .spec import scene as S
 class SceneArrays(NamedTuple):
     """Everything the kernels read, as flat arrays (layouts in ``raysynth.kernels.tags``)."""
 
-    bvh_boxes: np.ndarray      # (k, 32) float32 4-wide BVH records: child boxes (accel/layout.py)
-    bvh_links: np.ndarray      # (k, 32) int32 view of the same records: child (offset, count) pairs
+    bvh_boxes: np.ndarray      # (k, 64) float32 8-wide BVH records: child boxes (accel/layout.py)
+    bvh_links: np.ndarray      # (k, 64) int32 view of the same records: child (offset, count) pairs
     prim_order: np.ndarray     # (P,) int32 leaf slot -> primitive
     prim_info: np.ndarray      # (P, 3) int32 [kind, index, object]
     shape_xform: np.ndarray    # (S, 24) float32 object->world and world->object 3x4
@@ -538,11 +538,11 @@ def _instance_links(top_records: np.ndarray, top_order: np.ndarray, prim_info: n
 
 def traversal_stack_needed(depths) -> int:
     """Most traversal stack entries a ray may need (``kernels/traverse.py``): a visit pushes at
-    most 4 children and descends into one, so <= 3 per level above + 4; with instances, the
+    most WIDTH children and descends into one, so <= WIDTH - 1 per level above + WIDTH; with instances, the
     top tree's depth, the level of the instance link and the deepest bottom tree add up.
     ``depths``: deepest wide record of each tree, the top level first (``wide_layout``)."""
     levels = int(depths[0]) + (1 + int(max(depths[1:])) if len(depths) > 1 else 0)
-    return 3 * levels + 4
+    return (WIDTH - 1) * levels + WIDTH
 
 
 def _link_levels(top_records: np.ndarray, top_order: np.ndarray, n_top_prims: int, bottoms: list, first_tri: int):

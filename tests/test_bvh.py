@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+from raysynth.accel.layout import WIDE_LINKS, WIDTH
 from raysynth.kernels import tags as T
 from raysynth.kernels.intersect import intersect_prim, surface_at
 from raysynth.kernels.traverse import trace
@@ -205,9 +206,9 @@ def node_boxes(arrays) -> np.ndarray:
     record of ``raysynth.accel.layout``; an absent child has count -1)."""
     boxes, links = arrays.bvh_boxes, arrays.bvh_links
     out = []
-    for c in range(4):
-        present = links[:, 25 + 2 * c] >= 0
-        out.append(boxes[present][:, [c, 4 + c, 8 + c, 12 + c, 16 + c, 20 + c]])
+    for c in range(WIDTH):
+        present = links[:, WIDE_LINKS + 1 + 2 * c] >= 0
+        out.append(boxes[present][:, [a * WIDTH + c for a in range(6)]])
     return np.concatenate(out)
 
 
@@ -397,7 +398,7 @@ def test_rays_leaving_convex_primitives_do_not_rehit_them(compiled):
 
 
 def test_wide_records_hold_every_primitive_once_in_nested_boxes(compiled):
-    """The 4-wide records: every primitive slot lies in exactly one leaf, every child box holds
+    """The wide records: every primitive slot lies in exactly one leaf, every child box holds
     the boxes of what lies below it, absent children have empty boxes, and the reported depth
     bounds the traversal stack."""
     from raysynth.compile import traversal_stack_needed
@@ -408,14 +409,14 @@ def test_wide_records_hold_every_primitive_once_in_nested_boxes(compiled):
     seen = np.zeros(n_slots, dtype=np.int64)
 
     def child_box(r, c):
-        return boxes[r, [c, 4 + c, 8 + c]], boxes[r, [12 + c, 16 + c, 20 + c]]
+        return boxes[r, [a * WIDTH + c for a in range(3)]], boxes[r, [a * WIDTH + c for a in range(3, 6)]]
 
     stack, depth_max = [(0, 0)], 0
     while stack:
         r, depth = stack.pop()
         depth_max = max(depth_max, depth)
-        for c in range(4):
-            offset, count = links[r, 24 + 2 * c], links[r, 25 + 2 * c]
+        for c in range(WIDTH):
+            offset, count = links[r, WIDE_LINKS + 2 * c], links[r, WIDE_LINKS + 1 + 2 * c]
             lo, hi = child_box(r, c)
             if count < 0:
                 assert (lo == np.inf).all() and (hi == -np.inf).all()
@@ -425,8 +426,8 @@ def test_wide_records_hold_every_primitive_once_in_nested_boxes(compiled):
                 seen[offset:offset + count] += 1
             else:
                 assert offset > r   # children after their parent: the walk ends
-                for k in range(4):
-                    if links[offset, 25 + 2 * k] >= 0:
+                for k in range(WIDTH):
+                    if links[offset, WIDE_LINKS + 1 + 2 * k] >= 0:
                         clo, chi = child_box(offset, k)
                         assert (lo <= clo).all() and (chi <= hi).all()
                 stack.append((offset, depth + 1))

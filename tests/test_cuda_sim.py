@@ -51,8 +51,11 @@ def make_rays(arrays, n=N_RAYS, seed=5):
 
     rng = np.random.default_rng(seed)
     cam = arrays.camera[T.CAM_POS:T.CAM_POS + 3]
-    root = arrays.bvh_boxes[0]   # the four children's bounds: min x, y, z then max x, y, z
-    lo, hi = root[0:12][np.isfinite(root[0:12])].min(), root[12:24][np.isfinite(root[12:24])].max()
+    from raysynth.accel.layout import WIDTH
+
+    root = arrays.bvh_boxes[0]   # the children's bounds: min x, y, z then max x, y, z
+    low, high = root[0:3 * WIDTH], root[3 * WIDTH:6 * WIDTH]
+    lo, hi = low[np.isfinite(low)].min(), high[np.isfinite(high)].max()
     origins = np.empty((n, 3), np.float32)
     origins[: n // 2] = cam
     origins[n // 2:] = rng.uniform(lo, hi, size=(n - n // 2, 3))

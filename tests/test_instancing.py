@@ -19,6 +19,7 @@ import numba
 import numpy as np
 import pytest
 
+from raysynth.accel.layout import WIDE_LINKS
 from raysynth.assets.procedural import make as make_procedural
 from raysynth.compile import transform_matrix
 from raysynth.kernels import tags as T
@@ -331,7 +332,7 @@ def ray_arrays():
     flat = prepare(flatten(scene)).arrays
     assert len(inst.inst_info) == len(PLACEMENTS) + 13 and len(flat.inst_info) == 0
     # co-located instances share leaves: the top level got chain records (instance links)
-    links = inst.bvh_links[:, 24:32]
+    links = inst.bvh_links[:, WIDE_LINKS:]
     assert ((links[:, 0::2] <= -2) & (links[:, 1::2] == 0)).sum() == len(inst.inst_info)
     return inst, flat
 

@@ -1,4 +1,4 @@
-"""The vector slab test (``raysynth._simd.entry_distances4``) against the scalar one it stands
+"""The vector slab test (``raysynth._simd.entry_distances``) against the scalar one it stands
 in for (``kernels.traverse._enter_child``), bit for bit, on random wide records: absent
 children (+inf, -inf boxes), flat boxes, origins inside, on a bound and outside, direction
 components of exactly zero (reciprocal +-1e30), tmax from 0 to huge; and the traversal built
@@ -9,6 +9,7 @@ import numba
 import numpy as np
 
 from raysynth import _simd
+from raysynth.accel.layout import WIDE_WORDS, WIDTH
 from raysynth.kernels import tags as T
 from raysynth.kernels.traverse import _enter_child, _inverse_direction, _make_trace_hit, _near_far_columns, trace_hit
 from raysynth.render import prepare
@@ -17,32 +18,41 @@ F32 = np.float32
 
 
 @numba.njit(cache=True)
-def _both(boxes, origins, dirs, tmaxs, rows, out_vector, out_scalar):
+def _both(boxes, origins, dirs, tmaxs, rows, out_vector, out_scalar, out_mask, out_order):
     for i in range(origins.shape[0]):
         ix, iy, iz = _inverse_direction((dirs[i, 0], dirs[i, 1], dirs[i, 2]))
         cols = _near_far_columns(ix, iy, iz)
         row = np.uint64(rows[i])
-        t4 = _simd.entry_distances4(boxes, row, origins[i, 0], origins[i, 1], origins[i, 2], ix, iy, iz, cols,
-                                    tmaxs[i])
-        for c in range(4):
-            out_vector[i, c] = _simd.lane(t4, c)
+        t_all = _simd.entry_distances(boxes, row, origins[i, 0], origins[i, 1], origins[i, 2], ix, iy, iz, cols,
+                                      tmaxs[i])
+        entered = _simd.entered_mask(t_all)
+        for c in range(WIDTH):
+            out_vector[i, c] = _simd.lane(t_all, c)
+            out_mask[i, c] = (entered >> c) & 1
+        # the set bits, lowest first, as the traversal walks them
+        k = 0
+        while entered != 0:
+            out_order[i, k] = _simd.lowest_bit(entered)
+            entered = entered & (entered - np.uint32(1))
+            k += 1
+        for c in range(WIDTH):
             out_scalar[i, c] = _enter_child(boxes, row, np.uint64(c), origins[i, 0], origins[i, 1], origins[i, 2],
                                             ix, iy, iz, cols, tmaxs[i])
 
 
 def _random_records(rng, n):
-    """(n, 32) float32 wide records: boxes axis by axis, some children absent, some flat."""
-    lo = rng.uniform(-2, 2, size=(n, 3, 4)).astype(F32)
-    size = rng.choice([1.0, 2.0, 4.0], size=(n, 1, 4)) * np.ones((n, 3, 4))
-    size[rng.random((n, 3, 4)) < 0.1] = 0.0    # flat along an axis
+    """(n, WIDE_WORDS) float32 wide records: boxes axis by axis, some children absent, some flat."""
+    lo = rng.uniform(-2, 2, size=(n, 3, WIDTH)).astype(F32)
+    size = rng.choice([1.0, 2.0, 4.0], size=(n, 1, WIDTH)) * np.ones((n, 3, WIDTH))
+    size[rng.random((n, 3, WIDTH)) < 0.1] = 0.0    # flat along an axis
     size = size.astype(F32)
     hi = (lo + size).astype(F32)
-    absent = rng.random((n, 4)) < 0.2
+    absent = rng.random((n, WIDTH)) < 0.2
     lo[np.broadcast_to(absent[:, None, :], lo.shape)] = np.inf
     hi[np.broadcast_to(absent[:, None, :], hi.shape)] = -np.inf
-    records = np.zeros((n, 32), dtype=F32)
-    records[:, 0:12] = lo.reshape(n, 12)
-    records[:, 12:24] = hi.reshape(n, 12)
+    records = np.zeros((n, WIDE_WORDS), dtype=F32)
+    records[:, 0:3 * WIDTH] = lo.reshape(n, 3 * WIDTH)
+    records[:, 3 * WIDTH:6 * WIDTH] = hi.reshape(n, 3 * WIDTH)
     return records
 
 
@@ -54,11 +64,12 @@ def test_vector_slab_test_is_the_scalar_one_bit_for_bit():
     origins = rng.uniform(-3, 3, size=(n, 3)).astype(F32)
     on_bound = rng.random(n) < 0.2            # origins exactly on a box's bound plane
     axis = rng.integers(0, 3, n)
-    child = rng.integers(0, 4, n)
-    plane = boxes[rows, 4 * axis + child]
+    child = rng.integers(0, WIDTH, n)
+    plane = boxes[rows, WIDTH * axis + child]
     origins[on_bound, axis[on_bound]] = np.where(np.isfinite(plane[on_bound]), plane[on_bound], 0.0)
     dirs = rng.normal(size=(n, 3))
-    lo, hi = boxes[rows, :12].reshape(n, 3, 4), boxes[rows, 12:24].reshape(n, 3, 4)
+    lo = boxes[rows, :3 * WIDTH].reshape(n, 3, WIDTH)
+    hi = boxes[rows, 3 * WIDTH:6 * WIDTH].reshape(n, 3, WIDTH)
     with np.errstate(invalid="ignore"):        # absent children: inf + -inf
         centre = np.nan_to_num(0.5 * (lo[np.arange(n), :, child] + hi[np.arange(n), :, child]))
     aimed = rng.random(n) < 0.7                # most rays towards a child's box centre
@@ -67,12 +78,18 @@ def test_vector_slab_test_is_the_scalar_one_bit_for_bit():
     dirs[rng.random((n, 3)) < 0.15] = 0.0     # exactly axis-parallel components
     dirs[np.all(dirs == 0, axis=1), 0] = 1.0
     tmaxs = rng.choice([0.0, 1e-3, 0.7, 5.0, 3.0e38], size=n).astype(F32)
-    out_vector = np.empty((n, 4), F32)
-    out_scalar = np.empty((n, 4), F32)
-    _both(boxes, origins, dirs, tmaxs, rows, out_vector, out_scalar)
+    out_vector = np.empty((n, WIDTH), F32)
+    out_scalar = np.empty((n, WIDTH), F32)
+    out_mask = np.empty((n, WIDTH), np.int64)
+    out_order = np.full((n, WIDTH), -1, np.int64)
+    _both(boxes, origins, dirs, tmaxs, rows, out_vector, out_scalar, out_mask, out_order)
     assert np.array_equal(out_vector.view(np.uint32), out_scalar.view(np.uint32))
     entered = out_scalar >= 0
-    assert 0.1 < entered.mean() < 0.9          # both outcomes well represented
+    assert 0.05 < entered.mean() < 0.9         # both outcomes well represented
+    assert np.array_equal(out_mask.astype(bool), entered)
+    # lowest_bit walks the entered children in increasing order, each once
+    for i in range(0, n, 97):
+        assert list(out_order[i][out_order[i] >= 0]) == list(np.flatnonzero(entered[i]))
 
 
 _trace_hit_scalar = _make_trace_hit(True, False)

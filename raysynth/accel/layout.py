@@ -1,4 +1,4 @@
-"""The traversal layout of a BVH: paired-child records, then 4-wide records.
+"""The traversal layout of a BVH: paired-child records, then 8-wide records.
 
 ``build_bvh`` writes a plain depth-first tree (one box per node). ``pair_layout`` converts it
 into records of 16 words (64 bytes), one per interior node, holding both children::
@@ -15,9 +15,10 @@ record of their own, so a tree with n leaves has n - 1 records (1 if n == 1). Re
 root. The float32 and int32 arrays returned are two views of the same memory. The compiler
 edits this form (instance links, bottom-level trees appended to one table).
 
-``wide_layout`` then collapses the paired records into the records the kernels traverse: four
-children per 128-byte record, their bounds stored axis by axis, so one visit tests four boxes
-and a tree is about half as deep (fewer, larger steps; measured in benchmarks/README.md).
+``wide_layout`` then collapses the paired records into the records the kernels traverse:
+``WIDTH`` (8) children per 256-byte record, their bounds stored axis by axis, so one visit tests
+eight boxes as one vector test and a tree is about a third as deep (fewer, larger steps;
+4-wide records measured against 8-wide ones in benchmarks/README.md).
 """
 from __future__ import annotations
 
@@ -107,15 +108,19 @@ def pair_layout(node_bounds: np.ndarray, node_info: np.ndarray):
     return records_f, records_i
 
 
-# ------------------------------------------------------------------------- wide (4-child) records
-#: Words per wide record: 24 float32 child bounds + 4 (offset, count) int32 links = 128 bytes.
-WIDE_WORDS = 32
+# ------------------------------------------------------------------------- wide (8-child) records
+#: Children per wide record (the lanes of the traversal's vector slab test).
+WIDTH = 8
+#: Words per wide record: 6 * WIDTH float32 child bounds + WIDTH (offset, count) int32 links
+#: (256 bytes).
+WIDE_WORDS = 8 * WIDTH
 #: Column of the first link word: child c's (offset, count) are words LINKS + 2c, LINKS + 2c + 1.
-WIDE_LINKS = 24
+WIDE_LINKS = 6 * WIDTH
 #: A subtree of at most this many primitives in contiguous slots may become one leaf ...
 LEAF_MERGE = 4
 #: ... when the surface area heuristic says so, with the visit of a record costing this many
-#: primitive intersections (a wide visit tests four boxes: about one triangle's work).
+#: primitive intersections (a wide visit tests its boxes as one vector test: about one
+#: triangle's work).
 MERGE_VISIT_COST = 1.0
 
 
@@ -181,15 +186,15 @@ def _widen(rec_f, rec_i, roots, first, total, out_f, out_i, root_of, depth_of):
     """Collapse binary records into wide ones, tree by tree (``roots``: binary root records).
 
     A wide record starts from the two children of a binary record and repeatedly replaces its
-    interior child of largest surface area by that child's two children, up to four. Children
+    interior child of largest surface area by that child's two children, up to WIDTH. Children
     that are mergeable subtrees become leaves. Wide records are numbered depth-first with the
     children of one record consecutive. Returns the number of wide records; root_of[j] is the
     wide record of roots[j], depth_of[w] the depth of wide record w in its tree."""
     n_out = 0
     todo = np.empty(out_f.shape[0], dtype=np.int32)        # binary record of each wide one
     wide_stack = np.empty(out_f.shape[0], dtype=np.int32)  # wide records still to fill
-    slot_r = np.empty(4, dtype=np.int64)                   # children of one wide record as
-    slot_s = np.empty(4, dtype=np.int64)                   # (binary record, side 0 / 1)
+    slot_r = np.empty(WIDTH, dtype=np.int64)               # children of one wide record as
+    slot_s = np.empty(WIDTH, dtype=np.int64)               # (binary record, side 0 / 1)
     for j in range(roots.shape[0]):
         root_of[j] = n_out
         depth_of[n_out] = 0
@@ -201,14 +206,14 @@ def _widen(rec_f, rec_i, roots, first, total, out_f, out_i, root_of, depth_of):
             height -= 1
             w = wide_stack[height]
             r = todo[w]
-            # gather up to 4 children
+            # gather up to WIDTH children
             n = 0
             for side in range(2):
                 if rec_i[r, 13 + 2 * side] >= 0:
                     slot_r[n] = r
                     slot_s[n] = side
                     n += 1
-            while n < 4:
+            while n < WIDTH:
                 best = -1
                 best_area = -1.0
                 for k in range(n):
@@ -228,38 +233,38 @@ def _widen(rec_f, rec_i, roots, first, total, out_f, out_i, root_of, depth_of):
                 slot_s[n] = 1
                 n += 1
             # write the wide record: absent children get an empty box and count -1
-            for c in range(4):
+            for c in range(WIDTH):
                 if c >= n:
                     for a in range(3):
-                        out_f[w, 4 * a + c] = np.inf
-                        out_f[w, 12 + 4 * a + c] = -np.inf
-                    out_i[w, 24 + 2 * c] = 0
-                    out_i[w, 25 + 2 * c] = -1
+                        out_f[w, WIDTH * a + c] = np.inf
+                        out_f[w, 3 * WIDTH + WIDTH * a + c] = -np.inf
+                    out_i[w, WIDE_LINKS + 2 * c] = 0
+                    out_i[w, WIDE_LINKS + 1 + 2 * c] = -1
                     continue
                 br = slot_r[c]
                 b = 6 * slot_s[c]
                 for a in range(3):
-                    out_f[w, 4 * a + c] = rec_f[br, b + a]
-                    out_f[w, 12 + 4 * a + c] = rec_f[br, b + 3 + a]
+                    out_f[w, WIDTH * a + c] = rec_f[br, b + a]
+                    out_f[w, 3 * WIDTH + WIDTH * a + c] = rec_f[br, b + 3 + a]
                 offset = rec_i[br, 12 + 2 * slot_s[c]]
                 count = rec_i[br, 13 + 2 * slot_s[c]]
                 if count == 0 and offset >= 0:
                     if total[offset] > 0:     # a small subtree: one leaf
-                        out_i[w, 24 + 2 * c] = first[offset]
-                        out_i[w, 25 + 2 * c] = total[offset]
+                        out_i[w, WIDE_LINKS + 2 * c] = first[offset]
+                        out_i[w, WIDE_LINKS + 1 + 2 * c] = total[offset]
                     else:                     # interior: a new wide record
                         todo[n_out] = offset
                         depth_of[n_out] = depth_of[w] + 1
-                        out_i[w, 24 + 2 * c] = n_out
-                        out_i[w, 25 + 2 * c] = 0
+                        out_i[w, WIDE_LINKS + 2 * c] = n_out
+                        out_i[w, WIDE_LINKS + 1 + 2 * c] = 0
                         n_out += 1
                 else:                         # leaf, instance link (offset <= -2)
-                    out_i[w, 24 + 2 * c] = offset
-                    out_i[w, 25 + 2 * c] = count
+                    out_i[w, WIDE_LINKS + 2 * c] = offset
+                    out_i[w, WIDE_LINKS + 1 + 2 * c] = count
             # visit this record's new children next (the last one first: depth-first order)
             for c in range(n - 1, -1, -1):
-                child = out_i[w, 24 + 2 * c]
-                if out_i[w, 25 + 2 * c] == 0 and child >= 0:
+                child = out_i[w, WIDE_LINKS + 2 * c]
+                if out_i[w, WIDE_LINKS + 1 + 2 * c] == 0 and child >= 0:
                     wide_stack[height] = child
                     height += 1
     return n_out
@@ -267,12 +272,12 @@ def _widen(rec_f, rec_i, roots, first, total, out_f, out_i, root_of, depth_of):
 
 def wide_layout(records_i: np.ndarray, roots) -> tuple:
     """Convert paired-child records (:func:`pair_layout`, possibly several trees in one table,
-    with instance links) into 4-wide records of :data:`WIDE_WORDS` words (128 bytes)::
+    with instance links) into :data:`WIDTH`-wide records of :data:`WIDE_WORDS` words (256 bytes)::
 
-        words 0..3    min x of children 0..3       words 12..15  max x of children 0..3
-        words 4..7    min y                        words 16..19  max y
-        words 8..11   min z                        words 20..23  max z
-        words 24..31  (offset, count) int32 per child, as in the paired records
+        words 0..7    min x of children 0..7       words 24..31  max x of children 0..7
+        words 8..15   min y                        words 32..39  max y
+        words 16..23  min z                        words 40..47  max z
+        words 48..63  (offset, count) int32 per child, as in the paired records
 
     A child with ``count > 0`` is a leaf (``prim_order[offset:offset + count]``), ``count == 0``
     an interior child (``offset`` is its wide record) or, with ``offset <= -2``, an instance
@@ -287,7 +292,7 @@ def wide_layout(records_i: np.ndarray, roots) -> tuple:
 
     Returns
     -------
-    wide_f : (w, 32) float32 records (64-byte aligned); wide_i : (w, 32) int32 view of them
+    wide_f : (w, WIDE_WORDS) float32 records (64-byte aligned); wide_i : int32 view of them
     wide_roots : (len(roots),) int64 wide record of each root
     max_depth : (len(roots),) int64 deepest wide record of each tree (root depth 0)
     """

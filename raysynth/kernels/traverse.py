@@ -1,11 +1,12 @@
 """BVH traversal: closest hit and any hit, over a two-level BVH. Target-free.
 
-The BVH comes as 4-wide records (``raysynth.accel.layout.wide_layout``): each record holds the
-boxes of up to four children, stored axis by axis, and their (offset, count) links, in 128
-bytes. A visit tests the ray against all four boxes (the near and far plane of each axis chosen
-once per ray from the direction's signs), as one 4-wide vector test (``_simd.entry_distances4``,
-the same values as ``_enter_child`` child by child), and pushes the children it enters within the current
-closest t on a caller-provided stack, sorted so that the nearest is on top; a stack entry is the
+The BVH comes as 8-wide records (``raysynth.accel.layout.wide_layout``, ``WIDTH``): each record
+holds the boxes of up to eight children, stored axis by axis, and their (offset, count) links,
+in 256 bytes. A visit tests the ray against all eight boxes (the near and far plane of each
+axis chosen once per ray from the direction's signs) as one 8-wide vector test
+(``_simd.entry_distances``, the same values as ``_enter_child`` child by child), then walks only
+the lanes it entered (the set bits of ``_simd.entered_mask``) and pushes those children, which
+it enters within the current closest t, on a caller-provided stack, sorted so that the nearest is on top; a stack entry is the
 child itself (``_stack_entry``: its record, or its leaf's slots, or its instance, packed in one
 int32) with its entry distance in a float32 twin stack, so a child found farther than a hit
 made meanwhile is dropped when popped. A popped leaf is
@@ -18,14 +19,14 @@ instance: the ray is mapped into object space by the instance's world->object ma
 direction is not renormalized, so t means the same in both spaces and the closest t carries
 over), the stack height is remembered, and the traversal goes on at the root record of the
 mesh's bottom-level tree (object space, in the same record table, ``inst_info[i, INST_ROOT]``).
-When the stack is back at that height, the ray returns to world space. Stack height <= 3 per
-level of both trees + 4 (checked by the compiler against STACK_SIZE).
+When the stack is back at that height, the ray returns to world space. Stack height <= WIDTH - 1
+per level of both trees + WIDTH (checked by the compiler against STACK_SIZE).
 """
 import numpy as np
 
 from .._jit import CALLED, INLINED, kernel
-from .._simd import VECTOR_BOXES, entry_distances4, lane
-from ..accel.layout import WIDE_LINKS
+from .._simd import VECTOR_BOXES, entered_mask, entry_distances, lane, lowest_bit
+from ..accel.layout import WIDE_LINKS, WIDTH
 from .intersect import intersect_prim, intersect_primitive, intersect_triangle_sheared, ray_shear
 from .tags import INST_OBJECT, INST_ROOT, NO_HIT, PRIM_OBJECT, XF_TO_OBJECT
 from .vecmath import F32, ONE, ZERO, xform_point, xform_vector
@@ -34,11 +35,11 @@ _INV_TINY = F32(1e30)
 _MISS = F32(-1.0)
 _U0 = np.uint64(0)
 _U1 = np.uint64(1)
-_U4 = np.uint64(4)
-_U8 = np.uint64(8)
-_U12 = np.uint64(12)
-_U16 = np.uint64(16)
-_U20 = np.uint64(20)
+_U4 = np.uint64(WIDTH)
+_U8 = np.uint64(2 * WIDTH)
+_U12 = np.uint64(3 * WIDTH)
+_U16 = np.uint64(4 * WIDTH)
+_U20 = np.uint64(5 * WIDTH)
 _LINKS = WIDE_LINKS
 
 
@@ -100,6 +101,26 @@ def _stack_entry(offset, count):
     return -1 - 8 * (-2 - offset)
 
 
+@kernel
+def _child_entry(links, row, c):
+    """``_stack_entry`` of child c of wide record ``row``."""
+    return _stack_entry(links[row, _LINKS + 2 * c], links[row, _LINKS + 2 * c + 1])
+
+
+@kernel
+def _push_sorted(stack, stack_t, base, top, entry, t_entry):
+    """Push ``entry`` with entry distance ``t_entry`` above ``base`` (uint64), keeping the
+    entries pushed by this visit sorted so that the nearest is on top; returns the new top."""
+    j = np.uint64(top)   # unsigned stack indices: no negative-index fix-up
+    while j > base and stack_t[j - _U1] < t_entry:
+        stack[j] = stack[j - _U1]
+        stack_t[j] = stack_t[j - _U1]
+        j -= _U1
+    stack[j] = entry
+    stack_t[j] = t_entry
+    return top + 1
+
+
 def _make_leaf(triangles_in_leaf_order):
     """``leaf``: the primitives of one leaf through ``prim_order`` and ``prim_info`` (any scene),
     or, with ``triangles_in_leaf_order`` (``compile.triangle_scene_arrays``: slot k is primitive
@@ -149,8 +170,8 @@ def _ray_in(inst_xform, inst, ro_w, rd_w):
 
 def _make_trace_hit(inline, vector_boxes, leaf=_leaf):
     """``trace_hit`` compiled as a function of its own, or into its callers (``inline``); with
-    ``vector_boxes``, a visit's four slab tests are one 4-wide vector test
-    (``_simd.entry_distances4``: the same values as ``_enter_child``); ``leaf`` intersects a
+    ``vector_boxes``, a visit's slab tests are one WIDTH-wide vector test
+    (``_simd.entry_distances``: the same values as ``_enter_child``); ``leaf`` intersects a
     leaf's primitives (``_leaf``, or ``_leaf_of_triangles`` for a mesh in leaf order)."""
 
     @kernel(inline=inline)
@@ -174,23 +195,19 @@ def _make_trace_hit(inline, vector_boxes, leaf=_leaf):
             # visit: push the children the ray enters before best_t, the nearest on top
             row = np.uint64(record)   # unsigned: indexing without the negative-index fix-up
             base = np.uint64(top)
-            if vector_boxes:   # the four slab tests as 4-wide vector code (the same values)
-                t4 = entry_distances4(boxes, row, ox, oy, oz, ix, iy, iz, cols, best_t)
-            for c in range(4):
-                if vector_boxes:
-                    t_c = lane(t4, c)
-                else:
+            if vector_boxes:
+                # the WIDTH slab tests as one vector test (the same values), then the entered lanes
+                t_all = entry_distances(boxes, row, ox, oy, oz, ix, iy, iz, cols, best_t)
+                entered = entered_mask(t_all)
+                while entered != 0:
+                    c = lowest_bit(entered)
+                    entered = entered & (entered - np.uint32(1))
+                    top = _push_sorted(stack, stack_t, base, top, _child_entry(links, row, c), lane(t_all, c))
+            else:
+                for c in range(WIDTH):
                     t_c = _enter_child(boxes, row, np.uint64(c), ox, oy, oz, ix, iy, iz, cols, best_t)
-                if t_c >= ZERO:
-                    entry = _stack_entry(links[row, _LINKS + 2 * c], links[row, _LINKS + 2 * c + 1])
-                    j = np.uint64(top)   # unsigned stack indices: no negative-index fix-up
-                    while j > base and stack_t[j - _U1] < t_c:
-                        stack[j] = stack[j - _U1]
-                        stack_t[j] = stack_t[j - _U1]
-                        j -= _U1
-                    stack[j] = entry
-                    stack_t[j] = t_c
-                    top += 1
+                    if t_c >= ZERO:
+                        top = _push_sorted(stack, stack_t, base, top, _child_entry(links, row, c), t_c)
             # pop: intersect leaves until an interior child (or an instance) is next
             record = -1
             while top > 0:
@@ -287,7 +304,8 @@ def mark_objects_along_ray(scene, ro, rd, stack, bits, y, x):
     along (0, inf): occluders do not stop it (the amodal pass).
 
     Visits every BVH record whose box the ray crosses, with no t_max culling (the int32 stack
-    holds records and instance links, at most 4 per level), and intersects each primitive once; a primitive's nearest hit is enough to know the object is crossed.
+    holds records and instance links, at most WIDTH per level), and intersects each primitive
+    once; a primitive's nearest hit is enough to know the object is crossed.
     An instance is entered as in ``trace_hit`` (unless its object is already marked) and left
     at its first hit. ``bits`` is (H, W, words) uint32."""
     boxes = scene.bvh_boxes
@@ -310,14 +328,14 @@ def mark_objects_along_ray(scene, ro, rd, stack, bits, y, x):
             record = scene.inst_info[inst, INST_ROOT]
         row = np.uint64(record)
         if VECTOR_BOXES:
-            t4 = entry_distances4(boxes, row, ox, oy, oz, ix, iy, iz, cols, _INV_TINY)
-        for child in range(4):
+            t_all = entry_distances(boxes, row, ox, oy, oz, ix, iy, iz, cols, _INV_TINY)
+        for child in range(WIDTH):
             offset = links[row, _LINKS + 2 * child]
             count = links[row, _LINKS + 2 * child + 1]
             if count < 0:
                 continue
             if VECTOR_BOXES:
-                t_child = lane(t4, child)
+                t_child = lane(t_all, child)
             else:
                 t_child = _enter_child(boxes, row, np.uint64(child), ox, oy, oz, ix, iy, iz, cols, _INV_TINY)
             if t_child < ZERO:
