@@ -186,8 +186,10 @@ def _widen(rec_f, rec_i, roots, first, total, out_f, out_i, root_of, depth_of):
     """Collapse binary records into wide ones, tree by tree (``roots``: binary root records).
 
     A wide record starts from the two children of a binary record and repeatedly replaces its
-    interior child of largest surface area by that child's two children, up to WIDTH. Children
-    that are mergeable subtrees become leaves. Wide records are numbered depth-first with the
+    interior child of largest surface area by that child's two children, up to WIDTH; a
+    mergeable subtree (``_mergeable``) is opened too while there is room (its parts then cost a
+    lane of the vector box test each instead of a primitive test; measured faster). Children
+    still mergeable subtrees when the record is full become leaves. Wide records are numbered depth-first with the
     children of one record consecutive. Returns the number of wide records; root_of[j] is the
     wide record of roots[j], depth_of[w] the depth of wide record w in its tree."""
     n_out = 0
@@ -219,7 +221,7 @@ def _widen(rec_f, rec_i, roots, first, total, out_f, out_i, root_of, depth_of):
                 for k in range(n):
                     offset = rec_i[slot_r[k], 12 + 2 * slot_s[k]]
                     count = rec_i[slot_r[k], 13 + 2 * slot_s[k]]
-                    if count == 0 and offset >= 0 and total[offset] == 0:
+                    if count == 0 and offset >= 0:   # interior, or a leaf-only subtree
                         area = _slot_area(rec_f, slot_r[k], slot_s[k])
                         if area > best_area:
                             best_area = area
@@ -283,7 +285,8 @@ def wide_layout(records_i: np.ndarray, roots) -> tuple:
     an interior child (``offset`` is its wide record) or, with ``offset <= -2``, an instance
     link; ``count == -1`` an absent child, whose box is empty (+inf, -inf) so no ray enters it.
     Leaf-only subtrees of at most :data:`LEAF_MERGE` primitives become one leaf where the
-    surface area heuristic prefers it (see ``_mergeable``).
+    surface area heuristic prefers it (see ``_mergeable``) and their record has no room left
+    for their parts.
 
     Parameters
     ----------
