@@ -16,6 +16,11 @@ Measured:
   compared through time x RMSE^2 (for an unbiased estimator RMSE^2 falls as 1/spp).
 - mesh1m (1,003,520 triangles): primary and incoherent closest-hit Mrays/s for raysynth and
   Embree (robust and fast builds), 2 threads.
+
+raysynth is timed as the peers' scripts time themselves (``contention.measure`` from
+../shared/peers: each timing waits for an idle machine and is retried when other processes
+took CPU meanwhile; a mesh1m timing traces its ray set repeatedly, about 2M rays, as
+``bench_embree.py`` does); each figure is the median of ``--reps`` timings.
 - Blender Cycles (when .peers/venv_cycles exists): the same Cornell box, 64 spp, 8 bounces.
 """
 from __future__ import annotations
@@ -35,6 +40,19 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS_SCRIPTS = ROOT.parent / "shared" / "peers"
+#: rays per mesh1m timing (``bench_embree.py``'s TARGET_RAYS: the ray set traced repeatedly)
+TARGET_RAYS = 2_000_000
+
+
+def timed(fn) -> float:
+    """Wall seconds of fn(), taken as the peers' scripts take theirs (``contention.measure``:
+    waits for an idle machine, retries when other processes took CPU during the timing)."""
+    if str(PEERS_SCRIPTS) not in sys.path:
+        sys.path.insert(0, str(PEERS_SCRIPTS))
+    import contention
+
+    _, wall, _, _ = contention.measure(fn)
+    return wall
 
 
 def run_peer(cmd: list[str], env: dict) -> None:
@@ -89,11 +107,7 @@ def raysynth_side(home: Path, reps: int) -> dict:
     compiled = prepare(ROOT / "scenes" / "cornell_box.json", spp=64, width=256, height=256, max_depth=8)
     frame = empty_frame(256, 256)
     render_frame(compiled.arrays, frame)  # compile / warm-up
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        render_frame(compiled.arrays, frame)
-        times.append(time.perf_counter() - t0)
+    times = [timed(lambda: render_frame(compiled.arrays, frame)) for _ in range(reps)]
     result["cornell_render_s"] = statistics.median(times)
     result["cornell_Msamples_per_s"] = 256 * 256 * 64 / result["cornell_render_s"] / 1e6
     ref_path = home / "out" / "cornell_ref_1024spp.npy"
@@ -116,12 +130,14 @@ def raysynth_side(home: Path, reps: int) -> dict:
         for kind in ("primary", "incoherent"):
             origins, directions = rays[f"{kind}_origins"], rays[f"{kind}_dirs"]
             caster.intersect_closest(origins, directions)
-            times = []
-            for _ in range(reps):
-                t0 = time.perf_counter()
-                caster.intersect_closest(origins, directions)
-                times.append(time.perf_counter() - t0)
-            result[f"mesh1m_{kind}_Mrays_per_s"] = len(origins) / statistics.median(times) / 1e6
+            repeat = max(1, -(-TARGET_RAYS // len(origins)))
+
+            def cast_repeatedly():
+                for _ in range(repeat):
+                    caster.intersect_closest(origins, directions)
+
+            times = [timed(cast_repeatedly) for _ in range(reps)]
+            result[f"mesh1m_{kind}_Mrays_per_s"] = repeat * len(origins) / statistics.median(times) / 1e6
     return result
 
 
