@@ -8,6 +8,8 @@ of ``kernels.traverse._enter_child``: the same values, bit for bit (tested). ``e
 turns the results into a bit mask of the children entered, ``lowest_bit`` picks the next one
 (a count of trailing zeros), and ``lane`` reads its entry distance without Numba's tuple
 indexing by a variable, which compiles to a switch with an out-of-range error path.
+``prefetch_record`` and ``prefetch_triangles`` start loading what a pushed child will need
+before it is popped (records and triangles of a large mesh miss the caches).
 
 The IR is plain LLVM (vector loads, arithmetic, compares, selects), which NVVM accepts too
 (the CUDA kernels' PTX compiles). Numba's CUDA simulator runs kernels as Python, where an
@@ -15,6 +17,7 @@ intrinsic cannot run: there ``VECTOR_BOXES`` is False and the traversal uses the
 """
 from llvmlite import ir
 from numba import config, types
+from numba.core.cpu import CPUContext
 from numba.extending import intrinsic
 
 from .accel.layout import WIDTH
@@ -130,3 +133,43 @@ def lowest_bit(typingctx, mask):
         return builder.call(fn, [value, ir.Constant(ir.IntType(1), 1)])
 
     return sig, codegen
+
+
+_BYTE_POINTER = ir.IntType(8).as_pointer()
+_PREFETCH = ir.FunctionType(ir.VoidType(), [_BYTE_POINTER, _I32, _I32, _I32])
+
+
+def _prefetch_rows(lines):
+    """An intrinsic ``prefetch(array, row)``: ask the CPU to start loading the first ``lines``
+    64-byte lines of row ``row`` of a C-contiguous 2D array into its caches (``llvm.prefetch``,
+    read, high locality). Values are untouched; other targets (CUDA) get no code."""
+
+    @intrinsic
+    def prefetch(typingctx, array, row):
+        sig = types.void(array, row)
+
+        def codegen(context, builder, signature, args):
+            if not isinstance(context, CPUContext):
+                return context.get_dummy_value()
+            rows = context.make_array(signature.args[0])(context, builder, args[0])
+            index = context.cast(builder, args[1], signature.args[1], types.uint64)
+            start = builder.add(builder.ptrtoint(rows.data, _I64),
+                                builder.mul(index, builder.extract_value(rows.strides, 0)))
+            hint = builder.module.globals.get("llvm.prefetch.p0")
+            if hint is None:
+                hint = ir.Function(builder.module, _PREFETCH, "llvm.prefetch.p0")
+            read, high_locality, data_cache = (ir.Constant(_I32, v) for v in (0, 3, 1))
+            for line in range(lines):
+                address = builder.inttoptr(builder.add(start, ir.Constant(_I64, 64 * line)), _BYTE_POINTER)
+                builder.call(hint, [address, read, high_locality, data_cache])
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return prefetch
+
+
+#: ``prefetch_record(boxes, record)``: the four lines of a wide record (256 bytes)
+prefetch_record = _prefetch_rows(4)
+#: ``prefetch_triangles(tri_geom, row)``: the first two lines of a leaf's run of triangles
+prefetch_triangles = _prefetch_rows(2)

@@ -9,7 +9,8 @@ the lanes it entered (the set bits of ``_simd.entered_mask``) and pushes those c
 it enters within the current closest t, on a caller-provided stack, sorted so that the nearest is on top; a stack entry is the
 child itself (``_stack_entry``: its record, or its leaf's slots, or its instance, packed in one
 int32) with its entry distance in a float32 twin stack, so a child found farther than a hit
-made meanwhile is dropped when popped. A popped leaf is
+made meanwhile is dropped when popped. A pushed child's record (or a mesh leaf's first
+triangles) is prefetched at the push: a large mesh's records miss the caches. A popped leaf is
 intersected at once; a popped interior child is visited next. The ray's t_max shrinks on every
 hit, so farther boxes are culled.
 
@@ -25,7 +26,7 @@ per level of both trees + WIDTH (checked by the compiler against STACK_SIZE).
 import numpy as np
 
 from .._jit import CALLED, INLINED, kernel
-from .._simd import VECTOR_BOXES, entered_mask, entry_distances, lane, lowest_bit
+from .._simd import VECTOR_BOXES, entered_mask, entry_distances, lane, lowest_bit, prefetch_record, prefetch_triangles
 from ..accel.layout import WIDE_LINKS, WIDTH
 from .intersect import intersect_prim, intersect_primitive, intersect_triangle_sheared, ray_shear
 from .tags import INST_OBJECT, INST_ROOT, NO_HIT, PRIM_OBJECT, XF_TO_OBJECT
@@ -168,11 +169,23 @@ def _ray_in(inst_xform, inst, ro_w, rd_w):
             xform_vector(inst_xform, inst, XF_TO_OBJECT, rd_w))
 
 
-def _make_trace_hit(inline, vector_boxes, leaf=_leaf):
+@kernel
+def _prefetch_nothing(tri_geom, first):
+    """A leaf reached through ``prim_order``: nothing cheap to prefetch."""
+
+
+@kernel
+def _prefetch_triangles_of(tri_geom, first):
+    """A leaf of a mesh in leaf order: its triangles are rows first, first + 1, ... of tri_geom."""
+    prefetch_triangles(tri_geom, first)
+
+
+def _make_trace_hit(inline, vector_boxes, leaf=_leaf, prefetch_leaf=_prefetch_nothing):
     """``trace_hit`` compiled as a function of its own, or into its callers (``inline``); with
     ``vector_boxes``, a visit's slab tests are one WIDTH-wide vector test
     (``_simd.entry_distances``: the same values as ``_enter_child``); ``leaf`` intersects a
-    leaf's primitives (``_leaf``, or ``_leaf_of_triangles`` for a mesh in leaf order)."""
+    leaf's primitives (``_leaf``, or ``_leaf_of_triangles`` for a mesh in leaf order) and
+    ``prefetch_leaf`` prefetches what it will read when a leaf is pushed."""
 
     @kernel(inline=inline)
     def traverse_tables(boxes, links, prim_order, prim_info, tri_geom, shape_xform, shape_param, inst_info,
@@ -202,7 +215,13 @@ def _make_trace_hit(inline, vector_boxes, leaf=_leaf):
                 while entered != 0:
                     c = lowest_bit(entered)
                     entered = entered & (entered - np.uint32(1))
-                    top = _push_sorted(stack, stack_t, base, top, _child_entry(links, row, c), lane(t_all, c))
+                    entry = _child_entry(links, row, c)
+                    # start loading what the child needs: it is popped after the other pushes
+                    if entry >= 0:
+                        prefetch_record(boxes, entry)
+                    else:
+                        prefetch_leaf(tri_geom, (-1 - entry) >> 3)
+                    top = _push_sorted(stack, stack_t, base, top, entry, lane(t_all, c))
             else:
                 for c in range(WIDTH):
                     t_c = _enter_child(boxes, row, np.uint64(c), ox, oy, oz, ix, iy, iz, cols, best_t)
@@ -279,7 +298,7 @@ def _make_trace_hit(inline, vector_boxes, leaf=_leaf):
 trace_hit = _make_trace_hit(CALLED, VECTOR_BOXES)
 trace_hit_inline = _make_trace_hit(INLINED, VECTOR_BOXES)
 #: ``trace_hit_inline`` for one triangle mesh in leaf order (the RayCaster's scenes)
-trace_hit_triangles = _make_trace_hit(INLINED, VECTOR_BOXES, _leaf_of_triangles)
+trace_hit_triangles = _make_trace_hit(INLINED, VECTOR_BOXES, _leaf_of_triangles, _prefetch_triangles_of)
 
 
 @kernel
