@@ -96,7 +96,8 @@ def _as_vector(builder, values):
 
 @intrinsic
 def lane(typingctx, values, c):
-    """``values[c]`` of a WIDTH-tuple of float32 (c an integer in 0..WIDTH-1), as one vector lane read."""
+    """``values[c]`` of a WIDTH-tuple of float32 (c an integer in 0..WIDTH-1), as one vector
+    lane read."""
     sig = types.float32(values, c)
 
     def codegen(context, builder, signature, args):

@@ -189,8 +189,8 @@ def _widen(rec_f, rec_i, roots, first, total, out_f, out_i, root_of, depth_of):
     interior child of largest surface area by that child's two children, up to WIDTH; a
     mergeable subtree (``_mergeable``) is opened too while there is room (its parts then cost a
     lane of the vector box test each instead of a primitive test; measured faster). Children
-    still mergeable subtrees when the record is full become leaves. Wide records are numbered depth-first with the
-    children of one record consecutive. Returns the number of wide records; root_of[j] is the
+    still mergeable subtrees when the record is full become leaves. Wide records are numbered
+    depth-first with the children of one record consecutive. Returns the number of wide records; root_of[j] is the
     wide record of roots[j], depth_of[w] the depth of wide record w in its tree."""
     n_out = 0
     todo = np.empty(out_f.shape[0], dtype=np.int32)        # binary record of each wide one

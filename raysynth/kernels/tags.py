@@ -158,5 +158,5 @@ SET_SEED = 3
 SET_COLUMNS = 8
 
 # ---- traversal -----------------------------------------------------------------------------
-STACK_SIZE = 160    # per-ray traversal stack entries (<= 7 per wide-BVH level + 8: 21 levels; checked by the compiler)
+STACK_SIZE = 160    # per-ray traversal stack entries (<= 7 per wide level + 8: 21 levels; checked by compile)
 NO_HIT = -1

@@ -5,11 +5,11 @@ holds the boxes of up to eight children, stored axis by axis, and their (offset,
 in 256 bytes. A visit tests the ray against all eight boxes (the near and far plane of each
 axis chosen once per ray from the direction's signs) as one 8-wide vector test
 (``_simd.entry_distances``, the same values as ``_enter_child`` child by child), then walks only
-the lanes it entered (the set bits of ``_simd.entered_mask``) and pushes those children, which
-it enters within the current closest t, on a caller-provided stack, sorted so that the nearest is on top; a stack entry is the
-child itself (``_stack_entry``: its record, or its leaf's slots, or its instance, packed in one
-int32) with its entry distance in a float32 twin stack, so a child found farther than a hit
-made meanwhile is dropped when popped. A pushed child's record (or a mesh leaf's first
+the lanes it entered (the set bits of ``_simd.entered_mask``, all within the current closest
+t) and pushes those children on a caller-provided stack, sorted so that the nearest is on top;
+a stack entry is the child itself (``_stack_entry``: its record, or its leaf's slots, or its
+instance, packed in one int32) with its entry distance in a float32 twin stack, so a child
+found farther than a hit made meanwhile is dropped when popped. A pushed child's record (or a mesh leaf's first
 triangles) is prefetched at the push: a large mesh's records miss the caches. A popped leaf is
 intersected at once; a popped interior child is visited next. The ray's t_max shrinks on every
 hit, so farther boxes are culled.
@@ -26,7 +26,8 @@ per level of both trees + WIDTH (checked by the compiler against STACK_SIZE).
 import numpy as np
 
 from .._jit import CALLED, INLINED, kernel
-from .._simd import VECTOR_BOXES, entered_mask, entry_distances, lane, lowest_bit, prefetch_record, prefetch_triangles
+from .._simd import (VECTOR_BOXES, entered_mask, entry_distances, lane, lowest_bit, prefetch_record,
+                     prefetch_triangles)
 from ..accel.layout import WIDE_LINKS, WIDTH
 from .intersect import intersect_prim, intersect_primitive, intersect_triangle_sheared, ray_shear
 from .tags import INST_OBJECT, INST_ROOT, NO_HIT, PRIM_OBJECT, XF_TO_OBJECT
@@ -34,13 +35,14 @@ from .vecmath import F32, ONE, ZERO, xform_point, xform_vector
 
 _INV_TINY = F32(1e30)
 _MISS = F32(-1.0)
-_U0 = np.uint64(0)
 _U1 = np.uint64(1)
-_U4 = np.uint64(WIDTH)
-_U8 = np.uint64(2 * WIDTH)
-_U12 = np.uint64(3 * WIDTH)
-_U16 = np.uint64(4 * WIDTH)
-_U20 = np.uint64(5 * WIDTH)
+# first column of each bound in a wide record (accel/layout.py): min x, y, z, then max x, y, z
+_MIN_X = np.uint64(0)
+_MIN_Y = np.uint64(WIDTH)
+_MIN_Z = np.uint64(2 * WIDTH)
+_MAX_X = np.uint64(3 * WIDTH)
+_MAX_Y = np.uint64(4 * WIDTH)
+_MAX_Z = np.uint64(5 * WIDTH)
 _LINKS = WIDE_LINKS
 
 
@@ -65,8 +67,8 @@ def _near_far_columns(ix, iy, iz):
     ux = ix >= ZERO
     uy = iy >= ZERO
     uz = iz >= ZERO
-    return (_U0 if ux else _U12, _U4 if uy else _U16, _U8 if uz else _U20,
-            _U12 if ux else _U0, _U16 if uy else _U4, _U20 if uz else _U8)
+    return (_MIN_X if ux else _MAX_X, _MIN_Y if uy else _MAX_Y, _MIN_Z if uz else _MAX_Z,
+            _MAX_X if ux else _MIN_X, _MAX_Y if uy else _MIN_Y, _MAX_Z if uz else _MIN_Z)
 
 
 @kernel
