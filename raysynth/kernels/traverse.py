@@ -214,6 +214,11 @@ def _make_trace_hit(inline, vector_boxes, leaf=_leaf, prefetch_leaf=_prefetch_no
                 # the WIDTH slab tests as one vector test (the same values), then the entered lanes
                 t_all = entry_distances(boxes, row, ox, oy, oz, ix, iy, iz, cols, best_t)
                 entered = entered_mask(t_all)
+                if entered != 0 and entered & (entered - np.uint32(1)) == 0:
+                    only = _child_entry(links, row, lowest_bit(entered))
+                    if only >= 0:   # one interior child entered: visit it next, without the stack
+                        record = only
+                        continue
                 while entered != 0:
                     c = lowest_bit(entered)
                     entered = entered & (entered - np.uint32(1))
@@ -320,6 +325,33 @@ def hit_object(scene, prim, inst):
 
 
 @kernel(inline=True)
+def _amodal_child(scene, offset, count, inst, inst_obj, ro, rd, stack, top, bits, y, x):
+    """A child the amodal walk entered, link (offset, count): mark the objects of a leaf's
+    primitives the ray crosses, or push an interior child or an instance link (unless its
+    object is marked already); returns the new stack top."""
+    if count > 0:
+        for k in range(offset, offset + count):
+            prim = scene.prim_order[k]
+            obj = inst_obj if inst >= 0 else scene.prim_info[prim, PRIM_OBJECT]
+            word = obj // 32
+            flag = np.uint32(1 << (obj % 32))
+            if bits[y, x, word] & flag:
+                continue   # already known to be crossed
+            t, _, _ = intersect_prim(scene, prim, ro, rd, _INV_TINY)
+            if t > ZERO:
+                bits[y, x, word] |= flag
+    elif offset >= 0:
+        stack[top] = offset
+        top += 1
+    else:
+        obj = scene.inst_info[-2 - offset, INST_OBJECT]
+        if not bits[y, x, obj // 32] & np.uint32(1 << (obj % 32)):
+            stack[top] = offset
+            top += 1
+    return top
+
+
+@kernel(inline=True)
 def mark_objects_along_ray(scene, ro, rd, stack, bits, y, x):
     """Set bit ``obj % 32`` of ``bits[y, x, obj // 32]`` for every object the ray hits anywhere
     along (0, inf): occluders do not stop it (the amodal pass).
@@ -348,38 +380,19 @@ def mark_objects_along_ray(scene, ro, rd, stack, bits, y, x):
             ox, oy, oz, ix, iy, iz, cols, _ = _ray_setup(ro, rd)
             record = scene.inst_info[inst, INST_ROOT]
         row = np.uint64(record)
-        if VECTOR_BOXES:
-            t_all = entry_distances(boxes, row, ox, oy, oz, ix, iy, iz, cols, _INV_TINY)
-        for child in range(WIDTH):
-            offset = links[row, _LINKS + 2 * child]
-            count = links[row, _LINKS + 2 * child + 1]
-            if count < 0:
-                continue
-            if VECTOR_BOXES:
-                t_child = lane(t_all, child)
-            else:
+        if VECTOR_BOXES:   # one vector test, then only the lanes entered (absent children never are)
+            entered = entered_mask(entry_distances(boxes, row, ox, oy, oz, ix, iy, iz, cols, _INV_TINY))
+            while entered != 0:
+                child = lowest_bit(entered)
+                entered = entered & (entered - np.uint32(1))
+                top = _amodal_child(scene, links[row, _LINKS + 2 * child], links[row, _LINKS + 2 * child + 1], inst,
+                                    inst_obj, ro, rd, stack, top, bits, y, x)
+        else:
+            for child in range(WIDTH):
                 t_child = _enter_child(boxes, row, np.uint64(child), ox, oy, oz, ix, iy, iz, cols, _INV_TINY)
-            if t_child < ZERO:
-                continue   # the ray's line from its origin on (no t_max) misses the box
-            if count > 0:
-                for k in range(offset, offset + count):
-                    prim = scene.prim_order[k]
-                    obj = inst_obj if inst >= 0 else scene.prim_info[prim, PRIM_OBJECT]
-                    word = obj // 32
-                    flag = np.uint32(1 << (obj % 32))
-                    if bits[y, x, word] & flag:
-                        continue   # already known to be crossed
-                    t, _, _ = intersect_prim(scene, prim, ro, rd, _INV_TINY)
-                    if t > ZERO:
-                        bits[y, x, word] |= flag
-            elif offset >= 0:
-                stack[top] = offset
-                top += 1
-            else:
-                obj = scene.inst_info[-2 - offset, INST_OBJECT]
-                if not bits[y, x, obj // 32] & np.uint32(1 << (obj % 32)):
-                    stack[top] = offset
-                    top += 1
+                if t_child >= ZERO:   # the ray's line from its origin on (no t_max) enters the box
+                    top = _amodal_child(scene, links[row, _LINKS + 2 * child], links[row, _LINKS + 2 * child + 1],
+                                        inst, inst_obj, ro, rd, stack, top, bits, y, x)
         if inst >= 0 and bits[y, x, inst_obj // 32] & np.uint32(1 << (inst_obj % 32)):
             top = inst_base   # the instance is crossed: skip the rest of its tree
         if top == inst_base and inst >= 0:
