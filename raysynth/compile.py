@@ -538,8 +538,9 @@ def _instance_links(top_records: np.ndarray, top_order: np.ndarray, prim_info: n
 
 def traversal_stack_needed(depths) -> int:
     """Most traversal stack entries a ray may need (``kernels/traverse.py``): a visit pushes at
-    most WIDTH children and descends into one, so <= WIDTH - 1 per level above + WIDTH; with instances, the
-    top tree's depth, the level of the instance link and the deepest bottom tree add up.
+    most WIDTH children and descends into one, so <= WIDTH - 1 per level above + WIDTH; with
+    instances, the top tree's depth, the level of the instance link and the deepest bottom tree
+    add up.
     ``depths``: deepest wide record of each tree, the top level first (``wide_layout``)."""
     levels = int(depths[0]) + (1 + int(max(depths[1:])) if len(depths) > 1 else 0)
     return (WIDTH - 1) * levels + WIDTH

@@ -224,6 +224,8 @@ def _make_trace_hit(inline, vector_boxes, leaf=_leaf, prefetch_leaf=_prefetch_no
                     entered = entered & (entered - np.uint32(1))
                     entry = _child_entry(links, row, c)
                     # start loading what the child needs: it is popped after the other pushes
+                    # (an instance link, only in scenes whose prefetch_leaf does nothing, falls
+                    # in the leaf branch too)
                     if entry >= 0:
                         prefetch_record(boxes, entry)
                     else:
