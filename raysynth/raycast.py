@@ -49,7 +49,10 @@ class RayCaster:
 
     def intersect_closest(self, ray_origins, ray_directions, t_max: Optional[np.ndarray] = None,
                           threads: Optional[int] = None):
-        """Closest hit of every ray (directions need not be unit; t is in their units).
+        """Closest hit of every ray (directions need not be unit; t is in their units). Where
+        several triangles are hit at exactly the same t (a shared edge or vertex), the one
+        first in the caster's BVH leaf order is reported: the same for the same mesh, whatever
+        the thread count or traversal order.
 
         Returns
         -------

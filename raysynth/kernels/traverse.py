@@ -35,6 +35,7 @@ from .vecmath import F32, ONE, ZERO, xform_point, xform_vector
 
 _INV_TINY = F32(1e30)
 _MISS = F32(-1.0)
+_THREE_QUARTER_ULP = F32(0.75 * 2.0 ** -23)   # of a float32 in units of its value (_next_float_up)
 _U1 = np.uint64(1)
 # first column of each bound in a wide record (accel/layout.py): min x, y, z, then max x, y, z
 _MIN_X = np.uint64(0)
@@ -124,6 +125,21 @@ def _push_sorted(stack, stack_t, base, top, entry, t_entry):
     return top + 1
 
 
+@kernel
+def _next_float_up(x):
+    """The float32 just above x (x > 0, normal): x + x * 0.75 * 2**-23 adds between 0.75 and 1.5
+    of x's unit in the last place, which rounds to exactly one (tested against
+    ``np.nextafter``). An intersector asked for t < _next_float_up(best_t) returns t <= best_t."""
+    return x + x * _THREE_QUARTER_ULP
+
+
+@kernel
+def _wins_tie(prim, inst, best_prim, best_inst):
+    """Whether a hit on ``prim`` (seen through instance ``inst``) at the closest t found so far
+    replaces the hit on ``best_prim``: the lower primitive row wins, then the lower instance."""
+    return prim < best_prim or (prim == best_prim and inst < best_inst)
+
+
 def _make_leaf(triangles_in_leaf_order):
     """``leaf``: the primitives of one leaf through ``prim_order`` and ``prim_info`` (any scene),
     or, with ``triangles_in_leaf_order`` (``compile.triangle_scene_arrays``: slot k is primitive
@@ -134,16 +150,21 @@ def _make_leaf(triangles_in_leaf_order):
              best_t, best_prim, best_inst, best_u, best_v, any_hit, inst):
         """Intersect the primitives of one leaf; hits are recorded as seen through instance
         ``inst`` (-1: world space). Returns the updated closest hit. Takes the five scene tables
-        it reads, not the SceneArrays (a call passes that as 223 scalars: more than a leaf's work)."""
+        it reads, not the SceneArrays (a call passes that as 223 scalars: more than a leaf's work).
+
+        Two primitives hit at exactly the same t (faces meeting along the ray, coincident
+        surfaces) resolve to the lower primitive row (``_wins_tie``) whatever order the walk
+        meets them in: once a hit is held, a primitive is asked for t <= best_t, not t < best_t."""
+        bound = best_t if best_prim == NO_HIT else _next_float_up(best_t)
         for k in range(first, first + count):
             if triangles_in_leaf_order:
                 prim = k
-                t, u, v = intersect_triangle_sheared(tri_geom, np.uint64(k), shear, best_t)
+                t, u, v = intersect_triangle_sheared(tri_geom, np.uint64(k), shear, bound)
             else:
                 prim = prim_order[np.uint64(k)]
                 t, u, v = intersect_primitive(prim_info, tri_geom, shape_xform, shape_param, prim, ro, rd, shear,
-                                              best_t)
-            if t > ZERO:
+                                              bound)
+            if t > ZERO and (t < best_t or _wins_tie(prim, inst, best_prim, best_inst)):
                 best_t = t
                 best_prim = prim
                 best_inst = inst
@@ -151,6 +172,7 @@ def _make_leaf(triangles_in_leaf_order):
                 best_v = v
                 if any_hit:
                     break
+                bound = _next_float_up(t)
         return best_t, best_prim, best_inst, best_u, best_v
 
     return leaf
