@@ -172,5 +172,115 @@ def _prefetch_rows(lines):
 
 #: ``prefetch_record(boxes, record)``: the four lines of a wide record (256 bytes)
 prefetch_record = _prefetch_rows(4)
-#: ``prefetch_triangles(tri_geom, row)``: the first two lines of a leaf's run of triangles
-prefetch_triangles = _prefetch_rows(2)
+#: ``prefetch_triangles(tri_geom, row)``: the five lines of a triangle block (288 bytes)
+prefetch_triangles = _prefetch_rows(5)
+
+
+_INF = float("inf")
+
+
+@intrinsic
+def closest_in_triangle_block(typingctx, blocks, first_row, count, shear, tmax):
+    """The watertight test of ``kernels.intersect.intersect_triangle_sheared`` on the ``count``
+    (1..WIDTH) triangles of one block, as WIDTH-lane vector operations, lane by lane the same
+    operations in the same order (the same t, u, v, bit for bit; tested).
+
+    blocks : (k, 9) float32 triangle blocks (``compile.triangle_blocks``): WIDTH consecutive
+    rows hold one block's corners component by component, word ``WIDTH * j + lane`` for
+    component j (v0 x, y, z, v1 x, y, z, v2 x, y, z); first_row : the block's first row, a
+    multiple of WIDTH; count : triangles in it; shear : ``intersect.ray_shear`` of the ray;
+    tmax : float32, hits must lie in (0, tmax).
+
+    Returns (t, lane, u, v): the hit of smallest t (the lowest lane at equal t), or t = -1.
+    """
+    sig = types.Tuple((types.float32, types.uint32, types.float32, types.float32))(
+        blocks, first_row, count, shear, tmax)
+
+    def codegen(context, builder, signature, args):
+        blocks_v, first_v, count_v, shear_v, tmax_v = args
+        rows = context.make_array(signature.args[0])(context, builder, blocks_v)
+        first = context.cast(builder, first_v, signature.args[1], types.uint64)
+        start = builder.add(builder.ptrtoint(rows.data, _I64), builder.mul(first, builder.extract_value(rows.strides, 0)))
+        shear_types = signature.args[3]
+        kx, ky, kz = (context.cast(builder, builder.extract_value(shear_v, k), shear_types[k], types.int64)
+                      for k in range(3))
+        sx, sy, sz, okx, oky, okz = (builder.extract_value(shear_v, k) for k in range(3, 9))
+
+        def component(corner, axis):
+            # word WIDTH * (3 * corner + axis) of the block: one vector load
+            index = builder.add(ir.Constant(_I64, 3 * corner), axis)
+            address = builder.add(start, builder.mul(index, ir.Constant(_I64, 4 * WIDTH)))
+            return builder.load(builder.inttoptr(address, _LANES.as_pointer()), align=4)
+
+        def sheared(corner):
+            # intersect._sheared: (p[kx] - okx) + sx * z, (p[ky] - oky) + sy * z, z = p[kz] - okz
+            z = builder.fsub(component(corner, kz), _splat(builder, okz))
+            x = builder.fadd(builder.fsub(component(corner, kx), _splat(builder, okx)),
+                             builder.fmul(_splat(builder, sx), z))
+            y = builder.fadd(builder.fsub(component(corner, ky), _splat(builder, oky)),
+                             builder.fmul(_splat(builder, sy), z))
+            return x, y, z
+
+        (x0, y0, z0), (x1, y1, z1), (x2, y2, z2) = sheared(0), sheared(1), sheared(2)
+        e0 = builder.fsub(builder.fmul(x1, y2), builder.fmul(y1, x2))
+        e1 = builder.fsub(builder.fmul(x2, y0), builder.fmul(y2, x0))
+        e2 = builder.fsub(builder.fmul(x0, y1), builder.fmul(y0, x1))
+        zero = ir.Constant(_LANES, [0.0] * WIDTH)
+
+        def any_of(op, a, b, c):
+            return builder.or_(builder.or_(builder.fcmp_ordered(op, a, zero), builder.fcmp_ordered(op, b, zero)),
+                               builder.fcmp_ordered(op, c, zero))
+
+        outside = builder.and_(any_of("<", e0, e1, e2), any_of(">", e0, e1, e2))
+        det = builder.fadd(builder.fadd(e0, e1), e2)
+        t_scaled = builder.fmul(builder.fadd(builder.fadd(builder.fmul(e0, z0), builder.fmul(e1, z1)),
+                                             builder.fmul(e2, z2)), _splat(builder, sz))
+        inv_det = builder.fdiv(ir.Constant(_LANES, [1.0] * WIDTH), det)
+        t = builder.fmul(t_scaled, inv_det)
+        lanes = ir.Constant(ir.VectorType(_I32, WIDTH), list(range(WIDTH)))
+        count32 = context.cast(builder, count_v, signature.args[2], types.int32)
+        in_block = builder.icmp_signed("<", lanes, _splat_int(builder, count32))
+        hit = builder.and_(builder.and_(builder.not_(outside), builder.fcmp_unordered("!=", det, zero)),
+                           builder.and_(builder.fcmp_ordered(">", t, zero),
+                                        builder.fcmp_ordered("<", t, _splat(builder, tmax_v))))
+        hit = builder.and_(hit, in_block)
+        # the smallest t among the hits, then the lowest lane holding it
+        t_hit = builder.select(hit, t, ir.Constant(_LANES, [_INF] * WIDTH))
+        t_min = t_hit
+        for shift in _halvings():
+            swapped = builder.shuffle_vector(t_min, t_min, ir.Constant(ir.VectorType(_I32, WIDTH),
+                                                                        [(k + shift) % WIDTH for k in range(WIDTH)]))
+            t_min = _min(builder, t_min, swapped)
+        best = builder.and_(hit, builder.fcmp_ordered("==", t_hit, t_min))
+        mask = builder.zext(builder.bitcast(best, ir.IntType(WIDTH)), _I32)
+        cttz = builder.module.declare_intrinsic("llvm.cttz", [_I32], ir.FunctionType(_I32, [_I32, ir.IntType(1)]))
+        lane_v = builder.call(cttz, [mask, ir.Constant(ir.IntType(1), 0)])   # WIDTH when no lane hit
+        found = builder.icmp_unsigned("!=", mask, ir.Constant(_I32, 0))
+        pick = builder.select(found, lane_v, ir.Constant(_I32, 0))
+        t_out = builder.select(found, builder.extract_element(t, pick), ir.Constant(ir.FloatType(), -1.0))
+        u_out = builder.fmul(builder.extract_element(e1, pick), builder.extract_element(inv_det, pick))
+        v_out = builder.fmul(builder.extract_element(e2, pick), builder.extract_element(inv_det, pick))
+        out = context.get_constant_undef(signature.return_type)
+        for k, value in enumerate((t_out, pick, u_out, v_out)):
+            out = builder.insert_value(out, value, k)
+        return out
+
+    return sig, codegen
+
+
+def _halvings():
+    """Lane rotations that bring every lane's minimum to every lane: WIDTH / 2, ..., 1."""
+    shifts = []
+    k = WIDTH // 2
+    while k >= 1:
+        shifts.append(k)
+        k //= 2
+    return shifts
+
+
+def _splat_int(builder, x):
+    """<WIDTH x i32> with x in every lane."""
+    v = ir.Constant(ir.VectorType(_I32, WIDTH), ir.Undefined)
+    for k in range(WIDTH):
+        v = builder.insert_element(v, x, ir.Constant(_I32, k))
+    return v

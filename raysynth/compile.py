@@ -22,7 +22,7 @@ from numba.extending import intrinsic
 
 from ._jit import host_jit, parallel_host_jit
 from .accel.bvh import build_bvh
-from .accel.layout import WIDTH, _aligned_empty, pair_layout, wide_layout
+from .accel.layout import WIDE_LINKS, WIDTH, _aligned_empty, pair_layout, wide_layout
 from .errors import RaysynthError, SceneError
 from .kernels import tags as T
 from .textures import (TextureTable, diffuse_texture_columns, environment_image_columns, mesh_uses_mtl,
@@ -937,13 +937,38 @@ def _gather_rows(table: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def triangle_scene_arrays(vertices: np.ndarray, faces: np.ndarray):
-    """SceneArrays holding only a triangle mesh (for ray casting, no materials or lights), its
-    triangles stored in BVH leaf order.
+#: Leaves of the ray caster's BVH: up to this many triangles, tested as one vector test
+#: (``_simd.closest_in_triangle_block``; the traversal's stack packs a count in 3 bits).
+CASTER_LEAF = WIDTH - 1
+#: A record's visit against one block test, for the SAH merge of the ray caster's leaves.
+CASTER_VISIT_COST = 100.0
 
-    A leaf's triangles are then consecutive rows of ``tri_geom`` and ``prim_info`` (primitive
-    k is triangle row k, ``prim_order`` is the identity): ray casting reads them as one run
-    instead of two scattered lookups per triangle.
+
+def triangle_blocks(geom: np.ndarray, leaf_first: np.ndarray, leaf_count: np.ndarray) -> np.ndarray:
+    """Triangle blocks for ``_simd.closest_in_triangle_block``: leaf i (its triangles rows
+    leaf_first[i] .. + leaf_count[i] - 1 of geom, at most WIDTH) becomes block i, rows
+    WIDTH i .. WIDTH i + WIDTH - 1 of the result, holding its corners component by component
+    (word WIDTH j + lane of the block for component j of its lane-th triangle; unused lanes 0).
+
+    geom : (T, 9) float32 corners; returns (len(leaf_first) * WIDTH, 9) float32.
+    """
+    n = len(leaf_first)
+    blocks = np.zeros((n, 9, WIDTH), dtype=np.float32)
+    block = np.repeat(np.arange(n), leaf_count)
+    lane = np.arange(len(block)) - np.repeat(np.cumsum(leaf_count) - leaf_count, leaf_count)
+    blocks[block, :, lane] = geom[np.repeat(leaf_first, leaf_count) + lane]
+    return blocks.reshape(n * WIDTH, 9)
+
+
+def triangle_scene_arrays(vertices: np.ndarray, faces: np.ndarray, blocks: bool = True):
+    """SceneArrays holding only a triangle mesh (for ray casting, no materials or lights).
+
+    With ``blocks`` (the ray caster's layout): leaves of up to CASTER_LEAF triangles, each
+    stored as one block of ``triangle_blocks`` in ``tri_geom`` (leaf links point at the block's
+    first row; triangle slot = block row), intersected by ``trace_hit_triangles`` as one vector
+    test; ``prim_info``, ``prim_order`` and ``tri_part`` are empty. Without: the
+    renderer's layout for one mesh, triangles stored in BVH leaf order (primitive k is triangle
+    row k, ``prim_order`` the identity), for the general launcher.
 
     Parameters
     ----------
@@ -953,17 +978,42 @@ def triangle_scene_arrays(vertices: np.ndarray, faces: np.ndarray):
     Returns
     -------
     arrays : SceneArrays
-    triangle_of_row : (m,) int32, the index in ``faces`` of each triangle row
+    triangle_of_row : (rows,) int32, the index in ``faces`` of each triangle row (-1 for the
+        unused lanes of blocks)
     """
     geom, lo, hi = triangle_geometry(vertices, faces)
     bvh = build_bvh(lo, hi)
     _, paired = pair_layout(bvh.node_bounds, bvh.node_info)
-    bvh_boxes, bvh_links, _, depths = wide_layout(paired, [0])
+    if blocks:
+        bvh_boxes, bvh_links, _, depths = wide_layout(paired, [0], leaf_merge=CASTER_LEAF,
+                                                      merge_visit_cost=CASTER_VISIT_COST, open_leaf_subtrees=False)
+    else:
+        bvh_boxes, bvh_links, _, depths = wide_layout(paired, [0])
     if traversal_stack_needed(depths) > T.STACK_SIZE:
         raise RaysynthError("the mesh's BVH is too deep for the traversal stack")
     triangle_of_row = np.ascontiguousarray(bvh.prim_order, dtype=np.int32)
     geom = _gather_rows(geom, triangle_of_row)
-    count = len(faces)
+    if blocks:
+        # leaves in slot order become blocks 0, 1, ...; their links point at the block's first row
+        offsets = bvh_links[:, WIDE_LINKS::2]
+        counts = bvh_links[:, WIDE_LINKS + 1::2]
+        is_leaf = counts > 0
+        order = np.argsort(offsets[is_leaf], kind="stable")
+        leaf_first = offsets[is_leaf][order]
+        leaf_count = counts[is_leaf][order]
+        block_of_leaf = np.empty(len(order), dtype=np.int32)
+        block_of_leaf[order] = np.arange(len(order), dtype=np.int32)
+        offsets[is_leaf] = block_of_leaf * WIDTH
+        if len(leaf_first) * WIDTH >= 2**28:
+            raise RaysynthError("the mesh has too many triangles for the ray caster")
+        row_of_leaf_triangle = np.repeat(np.arange(len(order)) * WIDTH, leaf_count) + (
+            np.arange(leaf_count.sum()) - np.repeat(np.cumsum(leaf_count) - leaf_count, leaf_count))
+        block_triangles = np.full(len(order) * WIDTH, -1, dtype=np.int32)
+        block_triangles[row_of_leaf_triangle] = triangle_of_row[np.repeat(leaf_first, leaf_count) + (
+            row_of_leaf_triangle % WIDTH)]
+        geom = triangle_blocks(geom, leaf_first, leaf_count)
+        triangle_of_row = block_triangles
+    count = 0 if blocks else len(geom)   # the block launcher reads neither table
     prim_info = np.zeros((count, 3), dtype=np.int32)
     prim_info[:, T.PRIM_KIND] = T.TRIANGLE
     prim_info[:, T.PRIM_INDEX] = np.arange(count, dtype=np.int32)

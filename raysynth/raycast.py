@@ -44,7 +44,7 @@ class RayCaster:
             raise RaysynthError("vertices must be finite")
         if faces.min() < 0 or faces.max() >= len(vertices):
             raise RaysynthError(f"faces index outside [0, {len(vertices)})")
-        # kernel arrays, triangles in BVH leaf order; triangle_of_row maps a row back to faces
+        # kernel arrays, triangles in blocks of BVH leaves; triangle_of_row maps a row back to faces
         self.arrays, self.triangle_of_row = triangle_scene_arrays(vertices, faces)
 
     def intersect_closest(self, ray_origins, ray_directions, t_max: Optional[np.ndarray] = None,

@@ -167,32 +167,64 @@ def test_results_do_not_depend_on_threads(meshes):
 
 
 def test_wide_records_are_filled():
-    """The widening opens interior children and, while a record has room, leaf-only subtrees:
-    every record holds at least two children, and on a 9k-triangle torus 4.69 on average
-    (3.88 when leaf-only subtrees were never opened; a visit tests all WIDTH lanes at once, so
-    empty lanes are wasted work)."""
+    """The renderer's widening opens interior children and, while a record has room, leaf-only
+    subtrees: every record holds at least two children, and on a 9k-triangle torus 4.69 on
+    average (3.88 when leaf-only subtrees were never opened; a visit tests all WIDTH lanes at
+    once, so empty lanes are wasted work)."""
     from raysynth.accel.layout import WIDE_LINKS
+    from raysynth.compile import triangle_scene_arrays
 
     torus = P.torus(major=1.0, minor=0.35, segments=96, sides=48)
-    arrays = raysynth.RayCaster(torus.vertices, torus.faces).arrays
+    arrays, _ = triangle_scene_arrays(torus.vertices, torus.faces, blocks=False)
     children = (arrays.bvh_links[:, WIDE_LINKS + 1::2] >= 0).sum(axis=1)   # count -1: absent
     assert children.min() >= 2
     assert children.mean() > 4.3
 
 
+def test_caster_blocks_hold_every_triangle_once():
+    """The RayCaster's leaves are blocks of WIDTH rows: a leaf link points at a block's first
+    row with 1..WIDTH - 1 triangles, each triangle of the mesh sits in exactly one used lane,
+    with its corners component by component, and unused lanes map to no triangle."""
+    from raysynth.accel.layout import WIDE_LINKS, WIDTH
+
+    torus = P.torus(major=1.0, minor=0.35, segments=96, sides=48)
+    caster = raysynth.RayCaster(torus.vertices, torus.faces)
+    links = caster.arrays.bvh_links[:, WIDE_LINKS:]
+    offsets, counts = links[:, 0::2], links[:, 1::2]
+    leaf = counts > 0
+    assert (offsets[leaf] % WIDTH == 0).all() and counts.max() <= WIDTH - 1
+    assert counts[leaf].mean() > 3.0    # leaves of several triangles: one vector test each
+    rows = (offsets[leaf][:, None] + np.arange(WIDTH)[None, :])[np.arange(WIDTH)[None, :] < counts[leaf][:, None]]
+    assert len(np.unique(rows)) == len(rows) == len(torus.faces)
+    used = np.zeros(len(caster.triangle_of_row), bool)
+    used[rows] = True
+    assert (caster.triangle_of_row[~used] == -1).all()
+    assert np.array_equal(np.sort(caster.triangle_of_row[used]), np.arange(len(torus.faces)))
+    blocks = caster.arrays.tri_geom.reshape(-1, 9, WIDTH)              # block, component, lane
+    corners = np.asarray(torus.vertices, np.float32)[np.asarray(torus.faces)].reshape(-1, 9)
+    block, lane = rows // WIDTH, rows % WIDTH
+    np.testing.assert_array_equal(blocks[block, :, lane], corners[caster.triangle_of_row[rows]])
+
+
 @pytest.mark.parametrize("any_hit", [False, True])
 def test_triangle_launcher_returns_the_general_launchers_hits(meshes, any_hit):
-    """RayCaster's launcher reads a leaf's triangles straight from tri_geom (slots in leaf
-    order); the general launcher, through prim_order and prim_info, must give the same arrays."""
+    """RayCaster tests a leaf's triangles as one vector test on its blocks; the general
+    launcher, on the renderer's layout of the same mesh (other leaves), one primitive at a
+    time through prim_order and prim_info: the same hits, triangle for triangle (ties too)."""
     from raysynth.backends.cpu import cast_rays
+    from raysynth.compile import triangle_scene_arrays
 
     vertices, faces = meshes["torus"]
     origins, directions = random_rays(vertices, np.random.default_rng(17), n=1500)
-    arrays = raysynth.RayCaster(vertices, faces).arrays
-    general = cast_rays(arrays, origins, directions, any_hit=any_hit)
-    triangles = cast_rays(arrays, origins, directions, any_hit=any_hit, triangles=True)
-    assert (general[1] >= 0).mean() > 0.2
-    for a, b in zip(general, triangles):
+    caster = raysynth.RayCaster(vertices, faces)
+    arrays, triangle_of_row = triangle_scene_arrays(vertices, faces, blocks=False)
+    t, row, _, u, v = cast_rays(arrays, origins, directions, any_hit=any_hit)
+    index = np.where(row >= 0, triangle_of_row[np.maximum(row, 0)], row)
+    if any_hit:
+        np.testing.assert_array_equal(index >= 0, caster.intersect_any(origins, directions))
+        return
+    assert (index >= 0).mean() > 0.2
+    for a, b in zip((t, index, u, v), caster.intersect_closest(origins, directions)):
         np.testing.assert_array_equal(a, b)
 
 

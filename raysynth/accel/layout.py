@@ -140,11 +140,11 @@ def _slot_area(rec_f, r, side):
 
 
 @host_jit
-def _mergeable(rec_f, rec_i, n_binary, first, total):
+def _mergeable(rec_f, rec_i, n_binary, first, total, leaf_merge, visit_cost):
     """For each binary record, first[r] / total[r] = the slots of its subtree if that subtree
     should become one leaf; total[r] = 0 otherwise. It should when it holds only leaves, in
-    contiguous slots, at most LEAF_MERGE primitives, and intersecting them all costs no more
-    than walking the subtree (SAH: a leaf of n costs n A, a record MERGE_VISIT_COST A plus its
+    contiguous slots, at most ``leaf_merge`` primitives, and intersecting them all costs no more
+    than walking the subtree (SAH: a leaf of n costs n A, a record ``visit_cost`` A plus its
     children, A = surface area). Children come after their parents in the table, so one
     backward sweep sees them first."""
     cost = np.zeros(n_binary, dtype=np.float64)   # SAH cost of walking each record's subtree
@@ -152,7 +152,7 @@ def _mergeable(rec_f, rec_i, n_binary, first, total):
         total[r] = 0
         area = _box_area(min(rec_f[r, 0], rec_f[r, 6]), min(rec_f[r, 1], rec_f[r, 7]), min(rec_f[r, 2], rec_f[r, 8]),
                          max(rec_f[r, 3], rec_f[r, 9]), max(rec_f[r, 4], rec_f[r, 10]), max(rec_f[r, 5], rec_f[r, 11]))
-        cost[r] = MERGE_VISIT_COST * area
+        cost[r] = visit_cost * area
         ok = rec_i[r, 15] >= 0
         f0 = n0 = f1 = n1 = 0
         for side in range(2):
@@ -175,20 +175,21 @@ def _mergeable(rec_f, rec_i, n_binary, first, total):
                 f0, n0 = f, n
             else:
                 f1, n1 = f, n
-        if ok and f0 + n0 == f1 and n0 + n1 <= LEAF_MERGE and (n0 + n1) * area <= cost[r]:
+        if ok and f0 + n0 == f1 and n0 + n1 <= leaf_merge and (n0 + n1) * area <= cost[r]:
             first[r] = f0
             total[r] = n0 + n1
             cost[r] = (n0 + n1) * area
 
 
 @host_jit
-def _widen(rec_f, rec_i, roots, first, total, out_f, out_i, root_of, depth_of):
+def _widen(rec_f, rec_i, roots, first, total, open_leaf_subtrees, out_f, out_i, root_of, depth_of):
     """Collapse binary records into wide ones, tree by tree (``roots``: binary root records).
 
     A wide record starts from the two children of a binary record and repeatedly replaces its
     interior child of largest surface area by that child's two children, up to WIDTH; a
-    mergeable subtree (``_mergeable``) is opened too while there is room (its parts then cost a
-    lane of the vector box test each instead of a primitive test; measured faster). Children
+    mergeable subtree (``_mergeable``) is opened too while there is room, with
+    ``open_leaf_subtrees`` (its parts then cost a lane of the vector box test each instead of a
+    primitive test; measured faster when leaves are tested one primitive at a time). Children
     still mergeable subtrees when the record is full become leaves. Wide records are numbered
     depth-first with the children of one record consecutive. Returns the number of wide records; root_of[j] is the
     wide record of roots[j], depth_of[w] the depth of wide record w in its tree."""
@@ -221,7 +222,7 @@ def _widen(rec_f, rec_i, roots, first, total, out_f, out_i, root_of, depth_of):
                 for k in range(n):
                     offset = rec_i[slot_r[k], 12 + 2 * slot_s[k]]
                     count = rec_i[slot_r[k], 13 + 2 * slot_s[k]]
-                    if count == 0 and offset >= 0:   # interior, or a leaf-only subtree
+                    if count == 0 and offset >= 0 and (open_leaf_subtrees or total[offset] == 0):
                         area = _slot_area(rec_f, slot_r[k], slot_s[k])
                         if area > best_area:
                             best_area = area
@@ -272,7 +273,8 @@ def _widen(rec_f, rec_i, roots, first, total, out_f, out_i, root_of, depth_of):
     return n_out
 
 
-def wide_layout(records_i: np.ndarray, roots) -> tuple:
+def wide_layout(records_i: np.ndarray, roots, leaf_merge: int = LEAF_MERGE, merge_visit_cost: float = MERGE_VISIT_COST,
+                open_leaf_subtrees: bool = True) -> tuple:
     """Convert paired-child records (:func:`pair_layout`, possibly several trees in one table,
     with instance links) into :data:`WIDTH`-wide records of :data:`WIDE_WORDS` words (256 bytes)::
 
@@ -284,9 +286,10 @@ def wide_layout(records_i: np.ndarray, roots) -> tuple:
     A child with ``count > 0`` is a leaf (``prim_order[offset:offset + count]``), ``count == 0``
     an interior child (``offset`` is its wide record) or, with ``offset <= -2``, an instance
     link; ``count == -1`` an absent child, whose box is empty (+inf, -inf) so no ray enters it.
-    Leaf-only subtrees of at most :data:`LEAF_MERGE` primitives become one leaf where the
-    surface area heuristic prefers it (see ``_mergeable``) and their record has no room left
-    for their parts.
+    Leaf-only subtrees of at most ``leaf_merge`` (7 at most) primitives become one leaf where
+    the surface area heuristic prefers it (see ``_mergeable``, a record's visit costing
+    ``merge_visit_cost`` primitive tests) and, with ``open_leaf_subtrees``, their record has no
+    room left for their parts.
 
     Parameters
     ----------
@@ -305,13 +308,13 @@ def wide_layout(records_i: np.ndarray, roots) -> tuple:
     k = len(records_i)
     first = np.empty(k, dtype=np.int32)   # both written for every record by _mergeable
     total = np.empty(k, dtype=np.int32)
-    _mergeable(records_f, records_i, k, first, total)
+    _mergeable(records_f, records_i, k, first, total, leaf_merge, merge_visit_cost)
     # room for k records (an upper bound), not zero-filled: pages never written take no memory
     out_f = _aligned_empty(k, WIDE_WORDS, zeroed=False)
     out_i = out_f.view(np.int32)
     root_of = np.zeros(len(roots), dtype=np.int64)
     depth_of = np.empty(k, dtype=np.int32)   # written for every wide record made
-    n = _widen(records_f, records_i, roots, first, total, out_f, out_i, root_of, depth_of)
+    n = _widen(records_f, records_i, roots, first, total, open_leaf_subtrees, out_f, out_i, root_of, depth_of)
     # the traversal stack packs a leaf as first slot * 8 + count in an int32 (kernels/traverse.py)
     links = out_i[:n, WIDE_LINKS:]
     offsets, counts = links[:, 0::2], links[:, 1::2]

@@ -211,9 +211,9 @@ def cast_rays(arrays, origins, directions, t_max=None, any_hit=False, threads=No
     With ``any_hit`` the traversal stops at the first hit found (not the closest). ``few``: a
     handful of rays (the labels' occlusion rays): the launcher that reuses the renderer's
     compiled traversal, slower per ray but seconds quicker to compile the first time.
-    ``triangles``: ``arrays`` hold one triangle mesh in leaf order (``RayCaster``,
-    ``compile.triangle_scene_arrays``): leaves read their triangles straight from ``tri_geom``
-    (7-11 % faster on mesh1m); the results are those of the general launcher."""
+    ``triangles``: ``arrays`` hold one triangle mesh in blocks (``RayCaster``,
+    ``compile.triangle_scene_arrays``): a leaf's triangles are one vector test; index is then
+    the triangle's row in the blocks (``RayCaster.triangle_of_row`` maps it back)."""
     n = origins.shape[0]
     if t_max is None:
         t_max = np.full(n, np.float32(3.0e38), dtype=np.float32)

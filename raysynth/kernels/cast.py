@@ -10,8 +10,9 @@ nothing; inlining ``cast_rays_in`` into the launcher as well would double the la
 time (Numba types an inlined body once more per level) for no speed. The labels' occlusion rays
 (a few per object) use ``cast_rays_in_shared`` instead, which calls the traversal the renderer
 has compiled already: about 5 s less of a first (cold) labelled render. The RayCaster's mesh
-is stored in leaf order (slot k is triangle row k), so its loop, ``cast_triangles_in``, reads a
-leaf's triangles straight from ``tri_geom`` (``traverse.trace_hit_triangles``).
+is stored as triangle blocks (``compile.triangle_blocks``: a leaf of up to seven triangles,
+component by component), so its loop, ``cast_triangles_in``, tests a leaf's triangles as one
+vector test (``traverse.trace_hit_triangles``).
 """
 from .._jit import kernel
 from .tags import PRIM_INDEX
@@ -30,8 +31,8 @@ def _write_hit(scene, i, t, prim, inst, u, v, out_t, out_prim, out_obj, out_u, o
 
 @kernel
 def _write_triangle_hit(scene, i, t, prim, inst, u, v, out_t, out_prim, out_obj, out_u, out_v):
-    """``_write_hit`` for a scene of one triangle mesh in leaf order (``trace_hit_triangles``):
-    the primitive is the triangle row, the object 0."""
+    """``_write_hit`` for a scene of one triangle mesh in blocks (``trace_hit_triangles``):
+    the primitive is the triangle's row in the blocks, the object 0."""
     out_t[i] = t
     out_prim[i] = prim
     out_obj[i] = 0 if prim >= 0 else prim
@@ -43,7 +44,7 @@ def _make_cast_rays_in(trace, write_hit=_write_hit):
     """``cast_rays_in`` over a chunk of rays with the given traversal: ``trace_hit_inline``
     (compiled into the loop: the fast one, for ray casting), ``trace_hit`` (a call per ray,
     but the compiled traversal the renderer already has: for the few rays of the labels) or
-    ``trace_hit_triangles`` with ``_write_triangle_hit`` (the RayCaster's mesh in leaf order)."""
+    ``trace_hit_triangles`` with ``_write_triangle_hit`` (the RayCaster's mesh in blocks)."""
 
     @kernel
     def cast_rays_in(scene, origins, directions, t_max, first, last, any_hit, stack, stack_t,

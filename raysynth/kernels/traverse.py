@@ -9,10 +9,12 @@ the lanes it entered (the set bits of ``_simd.entered_mask``, all within the cur
 t) and pushes those children on a caller-provided stack, sorted so that the nearest is on top;
 a stack entry is the child itself (``_stack_entry``: its record, or its leaf's slots, or its
 instance, packed in one int32) with its entry distance in a float32 twin stack, so a child
-found farther than a hit made meanwhile is dropped when popped. A pushed child's record (or a mesh leaf's first
-triangles) is prefetched at the push: a large mesh's records miss the caches. A popped leaf is
-intersected at once; a popped interior child is visited next. The ray's t_max shrinks on every
-hit, so farther boxes are culled.
+found farther than a hit made meanwhile is dropped when popped. A pushed child's record (or
+the ray caster's triangle block) is prefetched at the push: a large mesh's records miss the
+caches. A popped leaf is intersected at once (the ray caster's leaves, up to seven triangles,
+as one vector test: ``_leaf_of_block``); a popped interior child is visited next. The ray's
+t_max shrinks on every hit, so farther boxes are culled. Exact ties in t go to the lower
+primitive row (``_wins_tie``), so the walk's order never decides a hit.
 
 Mesh instancing: a top-level child link ``(offset, 0)`` with ``offset <= -2`` is mesh instance
 ``-2 - offset`` (its box in the record is the instance's world box). Popping it enters the
@@ -26,10 +28,10 @@ per level of both trees + WIDTH (checked by the compiler against STACK_SIZE).
 import numpy as np
 
 from .._jit import CALLED, INLINED, kernel
-from .._simd import (VECTOR_BOXES, entered_mask, entry_distances, lane, lowest_bit, prefetch_record,
+from .._simd import (VECTOR_BOXES, closest_in_triangle_block, entered_mask, entry_distances, lane, lowest_bit, prefetch_record,
                      prefetch_triangles)
 from ..accel.layout import WIDE_LINKS, WIDTH
-from .intersect import intersect_prim, intersect_primitive, intersect_triangle_sheared, ray_shear
+from .intersect import intersect_prim, intersect_primitive, ray_shear
 from .tags import INST_OBJECT, INST_ROOT, NO_HIT, PRIM_OBJECT, XF_TO_OBJECT
 from .vecmath import F32, ONE, ZERO, xform_point, xform_vector
 
@@ -140,48 +142,46 @@ def _wins_tie(prim, inst, best_prim, best_inst):
     return prim < best_prim or (prim == best_prim and inst < best_inst)
 
 
-def _make_leaf(triangles_in_leaf_order):
-    """``leaf``: the primitives of one leaf through ``prim_order`` and ``prim_info`` (any scene),
-    or, with ``triangles_in_leaf_order`` (``compile.triangle_scene_arrays``: slot k is primitive
-    k is triangle row k), the triangles read straight from tri_geom without those lookups."""
+@kernel
+def _leaf(prim_order, prim_info, tri_geom, shape_xform, shape_param, first, count, ro, rd, shear,
+          best_t, best_prim, best_inst, best_u, best_v, any_hit, inst):
+    """Intersect the primitives of one leaf (``prim_order[first:first + count]``); hits are
+    recorded as seen through instance ``inst`` (-1: world space). Returns the updated closest
+    hit. Takes the five scene tables it reads, not the SceneArrays (a call passes that as 223
+    scalars: more than a leaf's work).
 
-    @kernel
-    def leaf(prim_order, prim_info, tri_geom, shape_xform, shape_param, first, count, ro, rd, shear,
-             best_t, best_prim, best_inst, best_u, best_v, any_hit, inst):
-        """Intersect the primitives of one leaf; hits are recorded as seen through instance
-        ``inst`` (-1: world space). Returns the updated closest hit. Takes the five scene tables
-        it reads, not the SceneArrays (a call passes that as 223 scalars: more than a leaf's work).
-
-        Two primitives hit at exactly the same t (faces meeting along the ray, coincident
-        surfaces) resolve to the lower primitive row (``_wins_tie``) whatever order the walk
-        meets them in: once a hit is held, a primitive is asked for t <= best_t, not t < best_t."""
-        bound = best_t if best_prim == NO_HIT else _next_float_up(best_t)
-        for k in range(first, first + count):
-            if triangles_in_leaf_order:
-                prim = k
-                t, u, v = intersect_triangle_sheared(tri_geom, np.uint64(k), shear, bound)
-            else:
-                prim = prim_order[np.uint64(k)]
-                t, u, v = intersect_primitive(prim_info, tri_geom, shape_xform, shape_param, prim, ro, rd, shear,
-                                              bound)
-            if t > ZERO and (t < best_t or _wins_tie(prim, inst, best_prim, best_inst)):
-                best_t = t
-                best_prim = prim
-                best_inst = inst
-                best_u = u
-                best_v = v
-                if any_hit:
-                    break
-                bound = _next_float_up(t)
-        return best_t, best_prim, best_inst, best_u, best_v
-
-    return leaf
+    Two primitives hit at exactly the same t (faces meeting along the ray, coincident surfaces)
+    resolve to the lower primitive row (``_wins_tie``) whatever order the walk meets them in:
+    once a hit is held, a primitive is asked for t <= best_t, not t < best_t."""
+    bound = best_t if best_prim == NO_HIT else _next_float_up(best_t)
+    for k in range(first, first + count):
+        prim = prim_order[np.uint64(k)]
+        t, u, v = intersect_primitive(prim_info, tri_geom, shape_xform, shape_param, prim, ro, rd, shear, bound)
+        if t > ZERO and (t < best_t or _wins_tie(prim, inst, best_prim, best_inst)):
+            best_t = t
+            best_prim = prim
+            best_inst = inst
+            best_u = u
+            best_v = v
+            if any_hit:
+                break
+            bound = _next_float_up(t)
+    return best_t, best_prim, best_inst, best_u, best_v
 
 
-_ANY_PRIMITIVES = False
-_TRIANGLES_IN_LEAF_ORDER = True
-_leaf = _make_leaf(_ANY_PRIMITIVES)
-_leaf_of_triangles = _make_leaf(_TRIANGLES_IN_LEAF_ORDER)
+@kernel
+def _leaf_of_block(prim_order, prim_info, tri_geom, shape_xform, shape_param, first, count, ro, rd, shear,
+                   best_t, best_prim, best_inst, best_u, best_v, any_hit, inst):
+    """``leaf`` for the ray caster's triangle blocks (``compile.triangle_blocks``): the leaf's
+    ``count`` triangles, rows first .. first + count - 1 of tri_geom, as one vector test; the
+    same hit as ``_leaf``'s loop over them would give (ties included: a lower lane is a lower
+    row)."""
+    bound = best_t if best_prim == NO_HIT else _next_float_up(best_t)
+    t, lane_hit, u, v = closest_in_triangle_block(tri_geom, first, count, shear, bound)
+    prim = first + np.int64(lane_hit)
+    if t > ZERO and (t < best_t or _wins_tie(prim, inst, best_prim, best_inst)):
+        return t, prim, inst, u, v
+    return best_t, best_prim, best_inst, best_u, best_v
 
 
 @kernel
@@ -199,8 +199,8 @@ def _prefetch_nothing(tri_geom, first):
 
 
 @kernel
-def _prefetch_triangles_of(tri_geom, first):
-    """A leaf of a mesh in leaf order: its triangles are rows first, first + 1, ... of tri_geom."""
+def _prefetch_block(tri_geom, first):
+    """A leaf of the ray caster: its triangle block starts at row ``first`` of tri_geom."""
     prefetch_triangles(tri_geom, first)
 
 
@@ -208,7 +208,7 @@ def _make_trace_hit(inline, vector_boxes, leaf=_leaf, prefetch_leaf=_prefetch_no
     """``trace_hit`` compiled as a function of its own, or into its callers (``inline``); with
     ``vector_boxes``, a visit's slab tests are one WIDTH-wide vector test
     (``_simd.entry_distances``: the same values as ``_enter_child``); ``leaf`` intersects a
-    leaf's primitives (``_leaf``, or ``_leaf_of_triangles`` for a mesh in leaf order) and
+    leaf's primitives (``_leaf``, or ``_leaf_of_block`` for the ray caster's triangle blocks) and
     ``prefetch_leaf`` prefetches what it will read when a leaf is pushed."""
 
     @kernel(inline=inline)
@@ -328,8 +328,8 @@ def _make_trace_hit(inline, vector_boxes, leaf=_leaf, prefetch_leaf=_prefetch_no
 
 trace_hit = _make_trace_hit(CALLED, VECTOR_BOXES)
 trace_hit_inline = _make_trace_hit(INLINED, VECTOR_BOXES)
-#: ``trace_hit_inline`` for one triangle mesh in leaf order (the RayCaster's scenes)
-trace_hit_triangles = _make_trace_hit(INLINED, VECTOR_BOXES, _leaf_of_triangles, _prefetch_triangles_of)
+#: ``trace_hit_inline`` for one triangle mesh in blocks (the RayCaster's scenes)
+trace_hit_triangles = _make_trace_hit(INLINED, VECTOR_BOXES, _leaf_of_block, _prefetch_block)
 
 
 @kernel
