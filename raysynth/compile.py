@@ -944,6 +944,13 @@ CASTER_LEAF = WIDTH - 1
 CASTER_VISIT_COST = 100.0
 
 
+def _block_lanes(leaf_count: np.ndarray):
+    """(block, lane) of every triangle of leaves 0, 1, ... holding leaf_count[i] triangles each."""
+    block = np.repeat(np.arange(len(leaf_count)), leaf_count)
+    lane = np.arange(len(block)) - np.repeat(np.cumsum(leaf_count) - leaf_count, leaf_count)
+    return block, lane
+
+
 def triangle_blocks(geom: np.ndarray, leaf_first: np.ndarray, leaf_count: np.ndarray) -> np.ndarray:
     """Triangle blocks for ``_simd.closest_in_triangle_block``: leaf i (its triangles rows
     leaf_first[i] .. + leaf_count[i] - 1 of geom, at most WIDTH) becomes block i, rows
@@ -952,12 +959,10 @@ def triangle_blocks(geom: np.ndarray, leaf_first: np.ndarray, leaf_count: np.nda
 
     geom : (T, 9) float32 corners; returns (len(leaf_first) * WIDTH, 9) float32.
     """
-    n = len(leaf_first)
-    blocks = np.zeros((n, 9, WIDTH), dtype=np.float32)
-    block = np.repeat(np.arange(n), leaf_count)
-    lane = np.arange(len(block)) - np.repeat(np.cumsum(leaf_count) - leaf_count, leaf_count)
-    blocks[block, :, lane] = geom[np.repeat(leaf_first, leaf_count) + lane]
-    return blocks.reshape(n * WIDTH, 9)
+    blocks = np.zeros((len(leaf_first), 9, WIDTH), dtype=np.float32)
+    block, lane = _block_lanes(leaf_count)
+    blocks[block, :, lane] = geom[leaf_first[block] + lane]
+    return blocks.reshape(len(leaf_first) * WIDTH, 9)
 
 
 def triangle_scene_arrays(vertices: np.ndarray, faces: np.ndarray, blocks: bool = True):
@@ -1004,15 +1009,13 @@ def triangle_scene_arrays(vertices: np.ndarray, faces: np.ndarray, blocks: bool 
         block_of_leaf = np.empty(len(order), dtype=np.int32)
         block_of_leaf[order] = np.arange(len(order), dtype=np.int32)
         offsets[is_leaf] = block_of_leaf * WIDTH
-        if len(leaf_first) * WIDTH >= 2**28:
+        if len(leaf_first) * WIDTH >= 2**28:   # the stack packs a leaf's first row in 28 bits
             raise RaysynthError("the mesh has too many triangles for the ray caster")
-        row_of_leaf_triangle = np.repeat(np.arange(len(order)) * WIDTH, leaf_count) + (
-            np.arange(leaf_count.sum()) - np.repeat(np.cumsum(leaf_count) - leaf_count, leaf_count))
-        block_triangles = np.full(len(order) * WIDTH, -1, dtype=np.int32)
-        block_triangles[row_of_leaf_triangle] = triangle_of_row[np.repeat(leaf_first, leaf_count) + (
-            row_of_leaf_triangle % WIDTH)]
+        block, lane = _block_lanes(leaf_count)
+        triangle_of_block_row = np.full(len(leaf_first) * WIDTH, -1, dtype=np.int32)
+        triangle_of_block_row[block * WIDTH + lane] = triangle_of_row[leaf_first[block] + lane]
         geom = triangle_blocks(geom, leaf_first, leaf_count)
-        triangle_of_row = block_triangles
+        triangle_of_row = triangle_of_block_row
     count = 0 if blocks else len(geom)   # the block launcher reads neither table
     prim_info = np.zeros((count, 3), dtype=np.int32)
     prim_info[:, T.PRIM_KIND] = T.TRIANGLE
