@@ -38,7 +38,7 @@ class SceneArrays(NamedTuple):
     prim_order: np.ndarray     # (P,) int32 leaf slot -> primitive
     prim_info: np.ndarray      # (P, 3) int32 [kind, index, object]
     shape_xform: np.ndarray    # (S, 24) float32 object->world and world->object 3x4
-    shape_param: np.ndarray    # (S, 4) float32 [caps, canonical area, |det|, -]
+    shape_param: np.ndarray    # (S, SP_COLUMNS) float32 [caps, canonical area, |det|, -, face normals]
     tri_geom: np.ndarray       # (T, 9) float32 world corners v0, v1, v2
     tri_normals: np.ndarray    # (T, 9) float32 world unit vertex normals n0, n1, n2
     tri_part: np.ndarray       # (T,) int32 mesh part of each triangle (index into its object's parts)
@@ -76,7 +76,7 @@ def empty_scene_arrays(**fields) -> SceneArrays:
     boxes = _aligned_empty(0)
     tables = dict(
         bvh_boxes=boxes, bvh_links=boxes.view(i32), prim_order=empty(0, dtype=i32), prim_info=empty(0, 3, dtype=i32),
-        shape_xform=empty(0, 24), shape_param=empty(0, 4), tri_geom=empty(0, 9), tri_normals=empty(0, 9),
+        shape_xform=empty(0, 24), shape_param=empty(0, T.SP_COLUMNS), tri_geom=empty(0, 9), tri_normals=empty(0, 9),
         tri_part=empty(0, dtype=i32), obj_info=empty(0, 4, dtype=i32), obj_xform=empty(0, 12),
         inst_info=empty(0, T.INST_COLUMNS, dtype=i32), inst_xform=empty(0, 24), mat_params=empty(0, T.MAT_COLUMNS),
         light_info=empty(0, 4, dtype=i32), light_params=empty(0, T.LP_COLUMNS), light_cdf=empty(0),
@@ -884,13 +884,14 @@ def compile_scene(
         return np.ascontiguousarray(np.asarray(a, dtype=np.int32).reshape(-1, cols))
 
     tex_info, tex_params, texels = textures.arrays()
+    shape_xform = f32(shape_xf, 24)
     arrays = SceneArrays(
         bvh_boxes=bvh_boxes,
         bvh_links=bvh_links,
         prim_order=prim_order,
         prim_info=prim_info,
-        shape_xform=f32(shape_xf, 24),
-        shape_param=f32(shape_par, 4),
+        shape_xform=shape_xform,
+        shape_param=_with_face_normals(f32(shape_par, 4), shape_xform),
         tri_geom=f32(np.concatenate(tri_chunks) if tri_chunks else [], 9),
         tri_normals=f32(np.concatenate(tri_normal_chunks) if tri_normal_chunks else [], 9),
         tri_part=np.ascontiguousarray(np.concatenate(tri_part_chunks) if tri_part_chunks else np.zeros(0), dtype=np.int32),
@@ -949,6 +950,37 @@ def _block_lanes(leaf_count: np.ndarray):
     block = np.repeat(np.arange(len(leaf_count)), leaf_count)
     lane = np.arange(len(block)) - np.repeat(np.cumsum(leaf_count) - leaf_count, leaf_count)
     return block, lane
+
+
+def _face_normals(shape_xform: np.ndarray) -> np.ndarray:
+    """(S, 24) float32: for each analytic shape and each face f of the unit box (axis f // 2,
+    + side when f is odd; face 5, +z, is also a quad's and a disk's normal) the world normal
+    and the length of the unnormalized one, computed with the very float32 operations, in the
+    same order, as ``intersect.surface_at`` did per hit (``xform_normal`` of the canonical
+    normal with the world->object matrix, ``length``, a scale by its reciprocal): the same bits.
+
+    shape_xform : (S, 24) float32 (object->world then world->object 3x4 row-major)
+    """
+    m = shape_xform[:, T.XF_TO_OBJECT:T.XF_TO_OBJECT + 12]
+    zero, one = np.float32(0.0), np.float32(1.0)
+    out = np.empty((len(shape_xform), 24), dtype=np.float32)
+    for face in range(6):
+        n = [zero, zero, zero]
+        n[face // 2] = one if face % 2 == 1 else -one
+        # vecmath.xform_normal: row k of the transposed linear part, summed left to right
+        world = [m[:, k] * n[0] + m[:, 4 + k] * n[1] + m[:, 8 + k] * n[2] for k in range(3)]
+        length = np.sqrt(world[0] * world[0] + world[1] * world[1] + world[2] * world[2])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inverse = one / length
+            for k in range(3):
+                out[:, 4 * face + k] = world[k] * inverse
+        out[:, 4 * face + 3] = length
+    return out
+
+
+def _with_face_normals(shape_param: np.ndarray, shape_xform: np.ndarray) -> np.ndarray:
+    """shape_param (S, 4) with the columns of ``_face_normals`` appended (S, SP_COLUMNS)."""
+    return np.ascontiguousarray(np.concatenate([shape_param, _face_normals(shape_xform)], axis=1))
 
 
 def triangle_blocks(geom: np.ndarray, leaf_first: np.ndarray, leaf_count: np.ndarray) -> np.ndarray:

@@ -482,3 +482,41 @@ def test_thin_lens_keeps_centre_ray_labels():
     mixed_pin = (pinhole["coverage"] < 1).sum()
     assert mixed_lens > 1.5 * mixed_pin + 10, (mixed_lens, mixed_pin)
     assert np.abs(lens["rgb"] - pinhole["rgb"]).max() > 0.1
+
+
+def test_precomputed_face_normals_are_the_per_hit_ones_bit_for_bit():
+    """The compiler's face normals (shape_param, SP_FACES) against the per-hit computation they
+    stand in for (xform_normal of the canonical normal, length, a scale by its reciprocal), on
+    shapes with random rotations, shears, mirrors and scales."""
+    import numba
+
+    from raysynth.kernels import tags as T
+    from raysynth.kernels.vecmath import length, scale, xform_normal
+    from raysynth.render import prepare
+
+    @numba.njit
+    def per_hit(xf, out):
+        for s in range(xf.shape[0]):
+            for face in range(6):
+                n = [np.float32(0.0), np.float32(0.0), np.float32(0.0)]
+                n[face // 2] = np.float32(1.0) if face % 2 == 1 else np.float32(-1.0)
+                w = xform_normal(xf, s, T.XF_TO_OBJECT, (n[0], n[1], n[2]))
+                n_len = length(w)
+                unit = scale(w, np.float32(1.0) / n_len)
+                out[s, 4 * face:4 * face + 4] = (unit[0], unit[1], unit[2], n_len)
+
+    rng = np.random.default_rng(2)
+    objects = []
+    for k in range(60):
+        m = Rotation.random(random_state=k).as_matrix() @ np.diag(rng.choice([-1, 1], 3) * rng.uniform(0.2, 3, 3))
+        m[0, 1] += rng.normal(0, 0.5)   # shear
+        xf = np.eye(4)
+        xf[:3, :3] = m
+        xf[:3, 3] = rng.normal(0, 5, 3)
+        objects.append({"type": ["box", "quad", "disk", "sphere"][k % 4], "transform": {"matrix": xf.tolist()}})
+    arrays = prepare({"camera": {"width": 4, "height": 4}, "render": {"spp": 1}, "objects": objects}).arrays
+    want = np.zeros((len(arrays.shape_xform), 24), np.float32)
+    per_hit(arrays.shape_xform, want)
+    got = arrays.shape_param[:, T.SP_FACES:T.SP_FACES + 24]
+    assert got.shape == want.shape and len(got) == 60
+    np.testing.assert_array_equal(got.view(np.int32), want.view(np.int32))   # signs of zeros too

@@ -21,6 +21,7 @@ from .._jit import kernel
 from .intersect import sample_canonical_point, triangle_corners
 from .sampling import uniform_cone, uniform_cone_pdf, uniform_sphere
 from .tags import (
+    DISK,
     ENV_COLOR,
     ENV_CONSTANT,
     ENV_GROUND,
@@ -30,6 +31,7 @@ from .tags import (
     ENV_LIGHT,
     ENV_NONE,
     ENV_UP,
+    FACE_PLUS_Z,
     LI_CDF,
     LI_COUNT,
     LI_KIND,
@@ -46,9 +48,11 @@ from .tags import (
     LP_VECTOR,
     PRIM_INDEX,
     PRIM_KIND,
+    QUAD,
     SP_AREA,
     SP_CAPS,
     SP_DET,
+    SP_FACES,
     XF_TO_OBJECT,
     XF_TO_WORLD,
 )
@@ -224,9 +228,13 @@ def sample_light(scene, p, u_pick, u1, u2):
         caps = scene.shape_param[shape, SP_CAPS] > ZERO
         p_obj, n_obj = sample_canonical_point(shape_kind, caps, u_sub, u1, u2)
         q = xform_point(scene.shape_xform, shape, XF_TO_WORLD, p_obj)
-        n_world = xform_normal(scene.shape_xform, shape, XF_TO_OBJECT, n_obj)
-        n_len = length(n_world)
-        nq = scale(n_world, ONE / n_len)
+        if shape_kind == QUAD or shape_kind == DISK:   # the +z face's normal, precomputed (same bits)
+            nq = row3(scene.shape_param, shape, SP_FACES + 4 * FACE_PLUS_Z)
+            n_len = scene.shape_param[shape, SP_FACES + 4 * FACE_PLUS_Z + 3]
+        else:
+            n_world = xform_normal(scene.shape_xform, shape, XF_TO_OBJECT, n_obj)
+            n_len = length(n_world)
+            nq = scale(n_world, ONE / n_len)
         pdf_area = ONE / (scene.shape_param[shape, SP_AREA] * scene.shape_param[shape, SP_DET] * n_len)
     else:
         # mesh light: triangle by area, then a uniform point on it

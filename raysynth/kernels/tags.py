@@ -25,10 +25,15 @@ PRIM_OBJECT = 2  # row of obj_info (instance id = object + 1); -1 for the triang
 XF_TO_WORLD = 0
 XF_TO_OBJECT = 12
 
-# shape_param (S, 4) float32 columns
+# shape_param (S, SP_COLUMNS) float32 columns
 SP_CAPS = 0        # cylinder: 1.0 when capped
 SP_AREA = 1        # surface area of the canonical (object-space) shape
 SP_DET = 2         # |det| of the object->world linear part
+SP_FACES = 4       # face f (0..5, the unit box's faces; 5 = +z, a quad's or disk's normal) at
+                   # SP_FACES + 4 f: its world normal (x, y, z, unit) and the length of the
+                   # unnormalized one (area stretch): compile._face_normals
+SP_COLUMNS = SP_FACES + 4 * 6
+FACE_PLUS_Z = 5
 
 # ---- objects ------------------------------------------------------------------------------
 # obj_info (O, 4) int32 columns
