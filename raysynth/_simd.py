@@ -30,12 +30,19 @@ _I32 = ir.IntType(32)
 _I64 = ir.IntType(64)
 
 
-def _splat(builder, x):
-    """<WIDTH x float> with x in every lane."""
-    v = ir.Constant(_LANES, ir.Undefined)
+def _splat(builder, x, vector=_LANES):
+    """A WIDTH-lane vector (<WIDTH x float> unless ``vector`` says otherwise) with x in every lane."""
+    v = ir.Constant(vector, ir.Undefined)
     for k in range(WIDTH):
         v = builder.insert_element(v, x, ir.Constant(_I32, k))
     return v
+
+
+def _row_start(context, builder, array_type, array, row_type, row):
+    """Address (i64) of row ``row`` of a C-contiguous 2D Numba array."""
+    rows = context.make_array(array_type)(context, builder, array)
+    index = context.cast(builder, row, row_type, types.uint64)
+    return builder.add(builder.ptrtoint(rows.data, _I64), builder.mul(index, builder.extract_value(rows.strides, 0)))
 
 
 def _max(builder, a, b):
@@ -61,9 +68,7 @@ def entry_distances(typingctx, boxes, row, ox, oy, oz, ix, iy, iz, cols, tmax):
 
     def codegen(context, builder, signature, args):
         boxes_v, row_v, ox_v, oy_v, oz_v, ix_v, iy_v, iz_v, cols_v, tmax_v = args
-        records = context.make_array(signature.args[0])(context, builder, boxes_v)
-        row_start = builder.add(builder.ptrtoint(records.data, _I64),
-                                builder.mul(row_v, builder.extract_value(records.strides, 0)))
+        row_start = _row_start(context, builder, signature.args[0], boxes_v, signature.args[1], row_v)
 
         def bounds(k):
             # the children's bound in columns cols[k] .. cols[k] + WIDTH - 1 (one vector load)
@@ -152,10 +157,7 @@ def _prefetch_rows(lines):
         def codegen(context, builder, signature, args):
             if not isinstance(context, CPUContext):
                 return context.get_dummy_value()
-            rows = context.make_array(signature.args[0])(context, builder, args[0])
-            index = context.cast(builder, args[1], signature.args[1], types.uint64)
-            start = builder.add(builder.ptrtoint(rows.data, _I64),
-                                builder.mul(index, builder.extract_value(rows.strides, 0)))
+            start = _row_start(context, builder, signature.args[0], args[0], signature.args[1], args[1])
             hint = builder.module.globals.get("llvm.prefetch.p0")
             if hint is None:
                 hint = ir.Function(builder.module, _PREFETCH, "llvm.prefetch.p0")
@@ -198,9 +200,7 @@ def closest_in_triangle_block(typingctx, blocks, first_row, count, shear, tmax):
 
     def codegen(context, builder, signature, args):
         blocks_v, first_v, count_v, shear_v, tmax_v = args
-        rows = context.make_array(signature.args[0])(context, builder, blocks_v)
-        first = context.cast(builder, first_v, signature.args[1], types.uint64)
-        start = builder.add(builder.ptrtoint(rows.data, _I64), builder.mul(first, builder.extract_value(rows.strides, 0)))
+        start = _row_start(context, builder, signature.args[0], blocks_v, signature.args[1], first_v)
         shear_types = signature.args[3]
         kx, ky, kz = (context.cast(builder, builder.extract_value(shear_v, k), shear_types[k], types.int64)
                       for k in range(3))
@@ -239,7 +239,7 @@ def closest_in_triangle_block(typingctx, blocks, first_row, count, shear, tmax):
         t = builder.fmul(t_scaled, inv_det)
         lanes = ir.Constant(ir.VectorType(_I32, WIDTH), list(range(WIDTH)))
         count32 = context.cast(builder, count_v, signature.args[2], types.int32)
-        in_block = builder.icmp_signed("<", lanes, _splat_int(builder, count32))
+        in_block = builder.icmp_signed("<", lanes, _splat(builder, count32, ir.VectorType(_I32, WIDTH)))
         hit = builder.and_(builder.and_(builder.not_(outside), builder.fcmp_unordered("!=", det, zero)),
                            builder.and_(builder.fcmp_ordered(">", t, zero),
                                         builder.fcmp_ordered("<", t, _splat(builder, tmax_v))))
@@ -276,11 +276,3 @@ def _halvings():
         shifts.append(k)
         k //= 2
     return shifts
-
-
-def _splat_int(builder, x):
-    """<WIDTH x i32> with x in every lane."""
-    v = ir.Constant(ir.VectorType(_I32, WIDTH), ir.Undefined)
-    for k in range(WIDTH):
-        v = builder.insert_element(v, x, ir.Constant(_I32, k))
-    return v

@@ -983,17 +983,20 @@ def _with_face_normals(shape_param: np.ndarray, shape_xform: np.ndarray) -> np.n
     return np.ascontiguousarray(np.concatenate([shape_param, _face_normals(shape_xform)], axis=1))
 
 
-def triangle_blocks(geom: np.ndarray, leaf_first: np.ndarray, leaf_count: np.ndarray) -> np.ndarray:
-    """Triangle blocks for ``_simd.closest_in_triangle_block``: leaf i (its triangles rows
-    leaf_first[i] .. + leaf_count[i] - 1 of geom, at most WIDTH) becomes block i, rows
-    WIDTH i .. WIDTH i + WIDTH - 1 of the result, holding its corners component by component
-    (word WIDTH j + lane of the block for component j of its lane-th triangle; unused lanes 0).
+def triangle_blocks(geom: np.ndarray, leaf_first: np.ndarray, leaf_count: np.ndarray,
+                    order: Optional[np.ndarray] = None) -> np.ndarray:
+    """Triangle blocks for ``_simd.closest_in_triangle_block``: leaf i (slots leaf_first[i] ..
+    + leaf_count[i] - 1, at most WIDTH; slot k is row k of geom, or row order[k]) becomes
+    block i, rows WIDTH i .. WIDTH i + WIDTH - 1 of the result, holding its corners component
+    by component (word WIDTH j + lane of the block for component j of its lane-th triangle;
+    unused lanes 0).
 
     geom : (T, 9) float32 corners; returns (len(leaf_first) * WIDTH, 9) float32.
     """
     blocks = np.zeros((len(leaf_first), 9, WIDTH), dtype=np.float32)
     block, lane = _block_lanes(leaf_count)
-    blocks[block, :, lane] = geom[leaf_first[block] + lane]
+    slots = leaf_first[block] + lane
+    blocks[block, :, lane] = geom[slots if order is None else order[slots]]
     return blocks.reshape(len(leaf_first) * WIDTH, 9)
 
 
@@ -1029,7 +1032,6 @@ def triangle_scene_arrays(vertices: np.ndarray, faces: np.ndarray, blocks: bool 
     if traversal_stack_needed(depths) > T.STACK_SIZE:
         raise RaysynthError("the mesh's BVH is too deep for the traversal stack")
     triangle_of_row = np.ascontiguousarray(bvh.prim_order, dtype=np.int32)
-    geom = _gather_rows(geom, triangle_of_row)
     if blocks:
         # leaves in slot order become blocks 0, 1, ...; their links point at the block's first row
         offsets = bvh_links[:, WIDE_LINKS::2]
@@ -1046,8 +1048,10 @@ def triangle_scene_arrays(vertices: np.ndarray, faces: np.ndarray, blocks: bool 
         block, lane = _block_lanes(leaf_count)
         triangle_of_block_row = np.full(len(leaf_first) * WIDTH, -1, dtype=np.int32)
         triangle_of_block_row[block * WIDTH + lane] = triangle_of_row[leaf_first[block] + lane]
-        geom = triangle_blocks(geom, leaf_first, leaf_count)
+        geom = triangle_blocks(geom, leaf_first, leaf_count, order=triangle_of_row)
         triangle_of_row = triangle_of_block_row
+    else:
+        geom = _gather_rows(geom, triangle_of_row)
     count = 0 if blocks else len(geom)   # the block launcher reads neither table
     prim_info = np.zeros((count, 3), dtype=np.int32)
     prim_info[:, T.PRIM_KIND] = T.TRIANGLE

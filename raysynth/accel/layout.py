@@ -191,8 +191,9 @@ def _widen(rec_f, rec_i, roots, first, total, open_leaf_subtrees, out_f, out_i, 
     ``open_leaf_subtrees`` (its parts then cost a lane of the vector box test each instead of a
     primitive test; measured faster when leaves are tested one primitive at a time). Children
     still mergeable subtrees when the record is full become leaves. Wide records are numbered
-    depth-first with the children of one record consecutive. Returns the number of wide records; root_of[j] is the
-    wide record of roots[j], depth_of[w] the depth of wide record w in its tree."""
+    depth-first with the children of one record consecutive. Returns the number of wide
+    records; root_of[j] is the wide record of roots[j], depth_of[w] the depth of wide record w
+    in its tree."""
     n_out = 0
     todo = np.empty(out_f.shape[0], dtype=np.int32)        # binary record of each wide one
     wide_stack = np.empty(out_f.shape[0], dtype=np.int32)  # wide records still to fill

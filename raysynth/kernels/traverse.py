@@ -28,8 +28,8 @@ per level of both trees + WIDTH (checked by the compiler against STACK_SIZE).
 import numpy as np
 
 from .._jit import CALLED, INLINED, kernel
-from .._simd import (VECTOR_BOXES, closest_in_triangle_block, entered_mask, entry_distances, lane, lowest_bit, prefetch_record,
-                     prefetch_triangles)
+from .._simd import (VECTOR_BOXES, closest_in_triangle_block, entered_mask, entry_distances, lane, lowest_bit,
+                     prefetch_record, prefetch_triangles)
 from ..accel.layout import WIDE_LINKS, WIDTH
 from .intersect import intersect_prim, intersect_primitive, ray_shear
 from .tags import INST_OBJECT, INST_ROOT, NO_HIT, PRIM_OBJECT, XF_TO_OBJECT
