@@ -180,6 +180,55 @@ def test_point_light_on_lambertian_plane():
     np.testing.assert_allclose(out["rgb"], expected, rtol=2e-3)
 
 
+def test_shadow_rays_stop_at_the_light():
+    """A point light over the plane, a disk halfway down casting a shadow of twice its radius
+    (similar triangles), and a disk just above the light that a shadow ray running past the
+    light would hit. Pixels whose samples all land in the shadow are exactly black (direct
+    light only); lit pixels under the upper disk get the closed-form light."""
+    light_pos = np.array([0.7, -0.4, 1.5])
+    intensity = 5.0
+    foot = light_pos[:2]
+    scene = plane_scene({"type": "point", "position": light_pos.tolist(), "intensity": [intensity] * 3})
+    scene["camera"].update(width=64, height=48)
+    material = {"type": "diffuse", "albedo": [0.5, 0.5, 0.5]}
+    scene["objects"] += [
+        {"type": "disk", "radius": 0.2, "material": material,
+         "transform": {"translate": [*foot, light_pos[2] / 2]}},
+        {"type": "disk", "radius": 0.3, "material": material,
+         "transform": {"translate": [*foot, light_pos[2] + 0.4]}},
+    ]
+    out = raysynth.render(scene)
+    on_plane = (out["instance"] == 1) & (out["coverage"] == 1)
+    p = out["position"].astype(np.float64)
+    rho = np.linalg.norm(p[..., :2] - foot, axis=-1)   # from the point under the light
+    umbra = on_plane & (rho < 0.4 - 0.15)                # shadow radius 0.2 * 1.5 / 0.75
+    lit = on_plane & (rho > 0.4 + 0.15) & (rho < 1.0)    # the upper disk lies on these rays' line
+    assert umbra.sum() >= 10 and lit.sum() >= 30
+    assert (out["rgb"][umbra] == 0).all()
+    to_light = light_pos - p
+    r2 = (to_light**2).sum(-1)
+    expected = 0.6 / np.pi * intensity * to_light[..., 2] / r2**1.5   # red albedo 0.6
+    np.testing.assert_allclose(out["rgb"][lit][:, 0], expected[lit], rtol=0.1)
+
+
+def test_distant_light_shadow_from_far_above():
+    """A sun straight down and a disk 3 units above the plane: the disk's shadow (its own
+    radius, under it) is black however far the occluder is; outside it the plane is lit."""
+    e = 2.0
+    scene = plane_scene({"type": "directional", "direction": [0, 0, -1], "irradiance": [e, e, e]})
+    scene["camera"].update(width=64, height=48)
+    scene["objects"].append({"type": "disk", "radius": 0.5, "material": {"type": "diffuse", "albedo": [0.5] * 3},
+                             "transform": {"translate": [-1.0, 0.5, 3.0]}})
+    out = raysynth.render(scene)
+    on_plane = (out["instance"] == 1) & (out["coverage"] == 1)
+    rho = np.linalg.norm(out["position"][..., :2] - np.array([-1.0, 0.5]), axis=-1)
+    umbra = on_plane & (rho < 0.5 - 0.15)
+    lit = on_plane & (rho > 0.5 + 0.15)
+    assert umbra.sum() >= 10 and lit.sum() >= 100
+    assert (out["rgb"][umbra] == 0).all()
+    np.testing.assert_allclose(out["rgb"][lit][:, 0], 0.6 / np.pi * e, rtol=1e-4)
+
+
 def test_emitter_seen_directly_and_from_behind():
     scene = {
         "camera": {"position": [0, 0, 3], "look_at": [0, 0, 0], "fov": 40, "width": 16, "height": 16},

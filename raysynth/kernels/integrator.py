@@ -209,11 +209,11 @@ def trace_path(scene, ro, rd, key, strata, k, stack, stack_t):
                 if not _is_black(f):
                     origin = offset_origin(p, ng, wi)
                     if dist < BIG:
-                        # aim from the offset origin at the sampled point, stop just short of it
-                        to_light = sub(madd(p, wi, dist), origin)
-                        shadow_len = math.sqrt(dot(to_light, to_light))
-                        shadow_dir = scale(to_light, ONE / shadow_len)
-                        shadow_max = shadow_len * SHADOW_SHRINK
+                        # aim from the offset origin at the sampled point and stop just short of
+                        # it: the direction spans the whole segment (not unit), so t < 1 is
+                        # before the light and no square root or division is needed
+                        shadow_dir = sub(madd(p, wi, dist), origin)
+                        shadow_max = SHADOW_SHRINK
                     else:
                         shadow_dir = wi
                         shadow_max = BIG
