@@ -80,6 +80,7 @@ from .vecmath import (
     mul,
     neg,
     offset_origin,
+    origin_offset,
     orthonormal_basis,
     row3,
     scale,
@@ -202,17 +203,19 @@ def trace_path(scene, ro, rd, key, strata, k, stack, stack_t):
 
         # ---- next-event estimation: one light sample, shadow ray, MIS
         if not is_delta_material(scene.mat_params, m):
-            wi, dist, le, pdf_light, delta_light = sample_light(scene, p, u_pick, u_l1, u_l2)
+            wi, dist, target, le, pdf_light, delta_light = sample_light(scene, p, u_pick, u_l1, u_l2)
             if pdf_light > ZERO and not _is_black(le) and dot(wi, ng_side) > ZERO:
                 wi_local = to_local(wi, tangent, bitangent, n_shade)
                 f, pdf_bsdf = bsdf_eval(scene.mat_params, m, color, wo_local, wi_local)
                 if not _is_black(f):
-                    origin = offset_origin(p, ng, wi)
+                    # wi leaves on ng_side's side, so this is offset_origin(p, ng, wi), bit for
+                    # bit, without waiting for wi
+                    origin = madd(p, ng_side, origin_offset(p))
                     if dist < BIG:
                         # aim from the offset origin at the sampled point and stop just short of
                         # it: the direction spans the whole segment (not unit), so t < 1 is
                         # before the light and no square root or division is needed
-                        shadow_dir = sub(madd(p, wi, dist), origin)
+                        shadow_dir = sub(target, origin)
                         shadow_max = SHADOW_SHRINK
                     else:
                         shadow_dir = wi

@@ -186,13 +186,15 @@ def sample_light(scene, p, u_pick, u1, u2):
     -------
     wi : unit world direction towards the light
     dist : distance to the sampled point (BIG for distant lights)
+    target : the sampled point itself (world space; wi again for distant lights), so a shadow
+        ray can aim at it without waiting for wi's normalization
     radiance : RGB radiance arriving along -wi (before visibility)
     pdf : solid-angle density including the pick probability (0 = failed sample)
     is_delta : bool, a point or sharp directional light (no MIS)
     """
     n_lights = scene.light_info.shape[0]
     if n_lights == 0:
-        return (ZERO, ZERO, ONE), ZERO, BLACK, ZERO, False
+        return (ZERO, ZERO, ONE), ZERO, p, BLACK, ZERO, False
     light = _search_cdf(scene.light_cdf, 0, n_lights, u_pick)
     pick = pick_probability(scene, light)
     # reuse u_pick within the chosen light's CDF interval as a fresh uniform number
@@ -201,25 +203,26 @@ def sample_light(scene, p, u_pick, u1, u2):
     kind = scene.light_info[light, LI_KIND]
     params = scene.light_params
     if kind == LIGHT_POINT:
-        to_light = sub(row3(params, light, LP_VECTOR), p)
+        q = row3(params, light, LP_VECTOR)
+        to_light = sub(q, p)
         dist = length(to_light)
         if dist <= ZERO:
-            return (ZERO, ZERO, ONE), ZERO, BLACK, ZERO, True
+            return (ZERO, ZERO, ONE), ZERO, q, BLACK, ZERO, True
         wi = scale(to_light, ONE / dist)
         radiance = scale(row3(params, light, LP_RADIANCE), ONE / (dist * dist))
-        return wi, dist, radiance, pick, True
+        return wi, dist, q, radiance, pick, True
     if kind == LIGHT_DIRECTIONAL:
         axis = row3(params, light, LP_VECTOR)
         cos_max = params[light, LP_COS_MAX]
         if cos_max >= ONE:
-            return axis, BIG, row3(params, light, LP_RADIANCE), pick, True
+            return axis, BIG, axis, row3(params, light, LP_RADIANCE), pick, True
         t, b = orthonormal_basis(axis)
         local = uniform_cone(u1, u2, cos_max)
         wi = normalize(add(add(scale(t, local[0]), scale(b, local[1])), scale(axis, local[2])))
-        return wi, BIG, row3(params, light, LP_RADIANCE), pick * uniform_cone_pdf(cos_max), False
+        return wi, BIG, wi, row3(params, light, LP_RADIANCE), pick * uniform_cone_pdf(cos_max), False
     if kind == LIGHT_ENVIRONMENT:
         wi = uniform_sphere(u1, u2)
-        return wi, BIG, environment_radiance(scene, wi), pick * INV_FOUR_PI, False
+        return wi, BIG, wi, environment_radiance(scene, wi), pick * INV_FOUR_PI, False
     # area lights: a point on the emitter surface
     if kind == LIGHT_SHAPE:
         prim = scene.light_info[light, LI_REF]
@@ -251,12 +254,12 @@ def sample_light(scene, p, u_pick, u1, u2):
     to_light = sub(q, p)
     dist2 = dot(to_light, to_light)
     if dist2 <= ZERO:
-        return (ZERO, ZERO, ONE), ZERO, BLACK, ZERO, False
+        return (ZERO, ZERO, ONE), ZERO, q, BLACK, ZERO, False
     dist = math.sqrt(dist2)
     wi = scale(to_light, ONE / dist)
     cos_l = dot(nq, wi)
     radiance = emitted_radiance(scene, light, nq, (-wi[0], -wi[1], -wi[2]))
     if cos_l == ZERO:
-        return wi, dist, BLACK, ZERO, False
+        return wi, dist, q, BLACK, ZERO, False
     pdf = pick * pdf_area * dist2 / abs(cos_l)
-    return wi, dist, radiance, pdf, False
+    return wi, dist, q, radiance, pdf, False

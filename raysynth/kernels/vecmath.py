@@ -175,12 +175,17 @@ def from_local(v, t, b, n):
 
 
 @kernel
-def offset_origin(p, ng, direction):
-    """Ray origin moved off a surface to the side ``direction`` leaves on (avoids self-hits).
+def origin_offset(p):
+    """How far ``offset_origin`` moves a ray origin off the surface at p: 1e-4 of p's largest
+    coordinate magnitude plus one, so it stays larger than float32 rounding."""
+    return F32(1e-4) * (ONE + max_abs_component(p))
 
-    The offset scales with the magnitude of p, so it stays larger than float32 rounding.
-    """
-    eps = F32(1e-4) * (ONE + max_abs_component(p))
+
+@kernel
+def offset_origin(p, ng, direction):
+    """Ray origin moved off a surface to the side ``direction`` leaves on (avoids self-hits),
+    by ``origin_offset(p)`` along ng."""
+    eps = origin_offset(p)
     if dot(ng, direction) < ZERO:
         eps = -eps
     return madd(p, ng, eps)
