@@ -389,16 +389,17 @@ def surface_at(scene, prim, ro, rd, t, u, v):
                 ns = normalize(n)
         return p, ng, ns, obj, ONE
     xf = scene.shape_xform
+    if kind == BOX or kind == QUAD or kind == DISK:
+        # a flat face: its world normal and area stretch were computed once by the compiler
+        # (compile._face_normals: the same float32 operations as below, the same bits); the
+        # point straight along the world ray (no trip through object space and back: the
+        # next rays wait for it)
+        col = SP_FACES + 4 * (int(u) if kind == BOX else FACE_PLUS_Z)
+        ng = row3(scene.shape_param, index, col)
+        return madd(ro, rd, t), ng, ng, obj, scene.shape_param[index, SP_DET] * scene.shape_param[index, col + 3]
     o = xform_point(xf, index, XF_TO_OBJECT, ro)
     d = xform_vector(xf, index, XF_TO_OBJECT, rd)
     p_obj = madd(o, d, t)
-    if kind == BOX or kind == QUAD or kind == DISK:
-        # a flat face: its world normal and area stretch were computed once by the compiler
-        # (compile._face_normals: the same float32 operations as below, the same bits)
-        col = SP_FACES + 4 * (int(u) if kind == BOX else FACE_PLUS_Z)
-        ng = row3(scene.shape_param, index, col)
-        p = xform_point(xf, index, XF_TO_WORLD, p_obj)
-        return p, ng, ng, obj, scene.shape_param[index, SP_DET] * scene.shape_param[index, col + 3]
     if kind == SPHERE:
         p_obj = normalize(p_obj)  # re-project onto the surface (removes intersection error)
     n_obj = _canonical_normal(kind, p_obj, u)
