@@ -37,6 +37,10 @@ from .vecmath import F32, ONE, ZERO, xform_point, xform_vector
 
 _INV_TINY = F32(1e30)
 _MISS = F32(-1.0)
+#: ``ray_shear``'s result where no triangle will read it
+_NO_SHEAR = (0, 1, 2, F32(0.0), F32(0.0), F32(1.0), F32(0.0), F32(0.0), F32(0.0))
+#: ``_make_trace_hit``'s ``only_triangles`` for the ray caster's walk (every leaf a triangle block)
+_ONLY_TRIANGLES = True
 _THREE_QUARTER_ULP = F32(0.75 * 2.0 ** -23)   # of a float32 in units of its value (_next_float_up)
 _U1 = np.uint64(1)
 # first column of each bound in a wide record (accel/layout.py): min x, y, z, then max x, y, z
@@ -88,11 +92,13 @@ def _enter_child(boxes, row, c, ox, oy, oz, ix, iy, iz, cols, tmax):
 
 
 @kernel
-def _ray_setup(ro, rd):
+def _ray_setup(ro, rd, triangles):
     """What a walk precomputes for the ray (ro, rd): origin components, reciprocal direction,
-    the near/far bound columns (``_near_far_columns``) and the triangle test's ``ray_shear``."""
+    the near/far bound columns (``_near_far_columns``) and, when the scene has ``triangles``,
+    the triangle test's ``ray_shear`` (three divisions a scene of analytic shapes never uses)."""
     ix, iy, iz = _inverse_direction(rd)
-    return ro[0], ro[1], ro[2], ix, iy, iz, _near_far_columns(ix, iy, iz), ray_shear(ro, rd)
+    shear = ray_shear(ro, rd) if triangles else _NO_SHEAR
+    return ro[0], ro[1], ro[2], ix, iy, iz, _near_far_columns(ix, iy, iz), shear
 
 
 @kernel
@@ -204,12 +210,13 @@ def _prefetch_block(tri_geom, first):
     prefetch_triangles(tri_geom, first)
 
 
-def _make_trace_hit(inline, vector_boxes, leaf=_leaf, prefetch_leaf=_prefetch_nothing):
+def _make_trace_hit(inline, vector_boxes, leaf=_leaf, prefetch_leaf=_prefetch_nothing, only_triangles=False):
     """``trace_hit`` compiled as a function of its own, or into its callers (``inline``); with
     ``vector_boxes``, a visit's slab tests are one WIDTH-wide vector test
     (``_simd.entry_distances``: the same values as ``_enter_child``); ``leaf`` intersects a
     leaf's primitives (``_leaf``, or ``_leaf_of_block`` for the ray caster's triangle blocks) and
-    ``prefetch_leaf`` prefetches what it will read when a leaf is pushed."""
+    ``prefetch_leaf`` prefetches what it will read when a leaf is pushed; ``only_triangles``:
+    every leaf holds triangles (the ray caster), so the shear is computed without a test."""
 
     @kernel(inline=inline)
     def traverse_tables(boxes, links, prim_order, prim_info, tri_geom, shape_xform, shape_param, inst_info,
@@ -218,7 +225,8 @@ def _make_trace_hit(inline, vector_boxes, leaf=_leaf, prefetch_leaf=_prefetch_no
         as 9 scalars: 81 in all instead of the SceneArrays' 223)."""
         ro_w = ro
         rd_w = rd
-        ox, oy, oz, ix, iy, iz, cols, shear = _ray_setup(ro, rd)
+        triangles = only_triangles or tri_geom.shape[0] > 0
+        ox, oy, oz, ix, iy, iz, cols, shear = _ray_setup(ro, rd, triangles)
         best_t = tmax
         best_prim = NO_HIT
         best_inst = NO_HIT
@@ -266,7 +274,7 @@ def _make_trace_hit(inline, vector_boxes, leaf=_leaf, prefetch_leaf=_prefetch_no
                     inst = NO_HIT
                     ro = ro_w
                     rd = rd_w
-                    ox, oy, oz, ix, iy, iz, cols, shear = _ray_setup(ro, rd)
+                    ox, oy, oz, ix, iy, iz, cols, shear = _ray_setup(ro, rd, triangles)
                 top -= 1
                 if stack_t[np.uint64(top)] > best_t:
                     continue   # a hit found since the push lies before this box
@@ -287,7 +295,7 @@ def _make_trace_hit(inline, vector_boxes, leaf=_leaf, prefetch_leaf=_prefetch_no
                     inst = offset
                     inst_base = top
                     ro, rd = _ray_in(inst_xform, inst, ro_w, rd_w)
-                    ox, oy, oz, ix, iy, iz, cols, shear = _ray_setup(ro, rd)
+                    ox, oy, oz, ix, iy, iz, cols, shear = _ray_setup(ro, rd, triangles)
                     record = inst_info[inst, INST_ROOT]
                     break
         if best_prim == NO_HIT:
@@ -329,7 +337,7 @@ def _make_trace_hit(inline, vector_boxes, leaf=_leaf, prefetch_leaf=_prefetch_no
 trace_hit = _make_trace_hit(CALLED, VECTOR_BOXES)
 trace_hit_inline = _make_trace_hit(INLINED, VECTOR_BOXES)
 #: ``trace_hit_inline`` for one triangle mesh in blocks (the RayCaster's scenes)
-trace_hit_triangles = _make_trace_hit(INLINED, VECTOR_BOXES, _leaf_of_block, _prefetch_block)
+trace_hit_triangles = _make_trace_hit(INLINED, VECTOR_BOXES, _leaf_of_block, _prefetch_block, _ONLY_TRIANGLES)
 
 
 @kernel
@@ -389,7 +397,7 @@ def mark_objects_along_ray(scene, ro, rd, stack, bits, y, x):
     links = scene.bvh_links
     ro_w = ro
     rd_w = rd
-    ox, oy, oz, ix, iy, iz, cols, _ = _ray_setup(ro, rd)
+    ox, oy, oz, ix, iy, iz, cols, _ = _ray_setup(ro, rd, False)
     inst = NO_HIT
     inst_obj = 0
     inst_base = 0
@@ -401,7 +409,7 @@ def mark_objects_along_ray(scene, ro, rd, stack, bits, y, x):
             inst_obj = scene.inst_info[inst, INST_OBJECT]
             inst_base = top
             ro, rd = _ray_in(scene.inst_xform, inst, ro_w, rd_w)
-            ox, oy, oz, ix, iy, iz, cols, _ = _ray_setup(ro, rd)
+            ox, oy, oz, ix, iy, iz, cols, _ = _ray_setup(ro, rd, False)
             record = scene.inst_info[inst, INST_ROOT]
         row = np.uint64(record)
         if VECTOR_BOXES:   # one vector test, then only the lanes entered (absent children never are)
@@ -423,7 +431,7 @@ def mark_objects_along_ray(scene, ro, rd, stack, bits, y, x):
             inst = NO_HIT
             ro = ro_w
             rd = rd_w
-            ox, oy, oz, ix, iy, iz, cols, _ = _ray_setup(ro, rd)
+            ox, oy, oz, ix, iy, iz, cols, _ = _ray_setup(ro, rd, False)
         if top == 0:
             break
         top -= 1
