@@ -1,6 +1,7 @@
 """CPU backend: the shared kernels' loops over image tiles and rays, on one Python thread per core.
-It only maps threads to pixels; all maths is in the kernels (``integrator.render_tiles``, with
-``render_pixel`` compiled into its loop; ``amodal.amodal_tiles``; ``cast.cast_rays_in``).
+It only maps threads to pixels; all maths is in the kernels (``integrator.label_tiles`` and
+``render_tiles``, with ``label_pixel`` / ``render_pixel`` compiled into their loops;
+``amodal.amodal_tiles``; ``cast.cast_rays_in``).
 
 Each launcher is one of those loops compiled as an entry point that releases the GIL
 (``_jit.cpu_launcher``); :func:`run_guided` hands runs of tiles or rays to the threads of a pool
@@ -27,9 +28,9 @@ from ..compile import empty_scene_arrays
 from ..frame import empty_frame
 from ..kernels.amodal import amodal_tiles
 from ..kernels.cast import cast_rays_in, cast_rays_in_shared, cast_triangles_in
-from ..kernels.integrator import render_tiles
+from ..kernels.integrator import label_tiles, render_tiles
 from ..kernels.rng import STRATA_CHUNK, STRATA_ROWS
-from ..kernels.tags import STACK_SIZE
+from ..kernels.tags import SET_SPP, STACK_SIZE
 
 TILE = 16
 
@@ -105,6 +106,11 @@ def run_guided(launch: Callable[[int, int, int], None], count: int, threads: int
 # compiles a kernel once per caller's flags, and an entry point's flags differ from a kernel's:
 # every kernel the entry called directly would be compiled twice.
 @cpu_launcher
+def _label_tiles(scene, frame, tiles, first, stop, stack, stack_t):
+    label_tiles(scene, frame, tiles, first, stop, stack, stack_t)
+
+
+@cpu_launcher
 def _render_tiles(scene, frame, tiles, first, stop, stack, stack_t, strata):
     render_tiles(scene, frame, tiles, first, stop, stack, stack_t, strata)
 
@@ -165,7 +171,8 @@ def render_frame(arrays, frame, threads: Optional[int] = None,
     threads : number of CPU threads (default: Numba's default, all cores)
     progress : called with the number of pixels finished after each batch of tiles
     """
-    _finish_compile_ahead()
+    labels_only = arrays.settings[SET_SPP] == 0
+    _finish_compile_ahead(wait=not labels_only)
     height, width = frame.instance.shape
     tiles = make_tiles(width, height)
     threads = thread_count(threads)
@@ -174,6 +181,14 @@ def render_frame(arrays, frame, threads: Optional[int] = None,
     # batches of a few tiles per thread, for progress, but at most ~16 per image (each costs
     # the threads a wake-up); one batch when nobody watches the progress
     batch = max(4 * threads, 8, len(tiles) // 16) if progress is not None else len(tiles)
+    # the centre-ray labels first: the render pass reads each pixel's instance back
+    run_guided(lambda a, b, worker: _label_tiles(arrays, frame, tiles, a, b, stacks[worker], stacks_t[worker]),
+               len(tiles), threads)
+    if labels_only:
+        _labels_only_layers(frame)
+        if progress is not None:
+            progress(width * height)
+        return
     for first in range(0, len(tiles), batch):
         stop = min(first + batch, len(tiles))
         run_guided(lambda a, b, worker: _render_tiles(arrays, frame, tiles, first + a, first + b,
@@ -182,6 +197,18 @@ def render_frame(arrays, frame, threads: Optional[int] = None,
         if progress is not None:
             done = tiles[first:stop]
             progress(int(((done[:, 2] - done[:, 0]) * (done[:, 3] - done[:, 1])).sum()))
+
+
+def _labels_only_layers(frame) -> None:
+    """What ``render_pixel`` writes with spp 0 (the centre ray as the pixel's one sample, black
+    radiance), without launching it: rgb 0, coverage 1, soft mask = the visible instance with
+    weight 1 (``tests/test_labels.py`` checks them against a full render's labels)."""
+    frame.rgb[...] = 0.0
+    frame.coverage[...] = 1.0
+    frame.soft_ids[...] = 0
+    frame.soft_ids[..., 0] = frame.instance
+    frame.soft_weight[...] = 0.0
+    frame.soft_weight[..., 0] = 1.0
 
 
 def amodal_pass(arrays, width: int, height: int, n_objects: int, threads: Optional[int] = None) -> np.ndarray:
@@ -256,12 +283,13 @@ def render_launch_args(arrays) -> tuple:
 
 
 def label_launch_args(arrays) -> dict:
-    """Launcher -> arguments of one call as ``amodal_pass`` and ``cast_rays(few=True)`` (the
-    labels) make it, with ``arrays``."""
+    """Launcher -> arguments of one call as ``render_frame`` (the centre-ray labels),
+    ``amodal_pass`` and ``cast_rays(few=True)`` (the labels) make it, with ``arrays``."""
     stacks, stacks_t = _scratch(1)
     rays = np.zeros((1, 3), np.float32)
     f32, i32 = np.zeros(1, np.float32), np.zeros(1, np.int32)
     return {
+        _label_tiles: (arrays, empty_frame(1, 1), make_tiles(1, 1), 0, 0, stacks[0], stacks_t[0]),
         _amodal_tiles: (arrays, np.zeros((1, 1, 1), np.uint32), make_tiles(1, 1), 0, 0, stacks[0]),
         _cast_rays_shared: (arrays, rays, rays, f32, 0, 0, False, stacks[0], stacks_t[0], f32, i32, i32, f32, f32),
     }
@@ -320,9 +348,10 @@ def compile_ahead(labels: bool = True) -> None:
         atexit.register(_stop_compile_ahead)
 
 
-def _finish_compile_ahead() -> None:
+def _finish_compile_ahead(wait: bool = True) -> None:
     """Wait for the render launcher compiled ahead (if it is being compiled), compiling the
-    label launchers here meanwhile when asked to."""
+    label launchers here meanwhile when asked to (once); without ``wait`` (a labels-only
+    render, which needs no render launcher) only that."""
     if _AHEAD["process"] is None:
         return
     with _AHEAD_LOCK:
@@ -330,9 +359,12 @@ def _finish_compile_ahead() -> None:
         if process is None:
             return
         if _AHEAD["labels"] and process.poll() is None:
+            _AHEAD["labels"] = False
             arrays = empty_scene_arrays()
             for launcher, args in label_launch_args(arrays).items():
                 launcher.compile(_argument_types(args))
+        if not wait:
+            return
         process.wait()
         _AHEAD["process"] = None
 

@@ -4,8 +4,8 @@ backend runs (``register_jitable`` functions compile for whichever target calls 
 
 Three kernels, one per launch type, mirroring :mod:`raysynth.backends.cpu`:
 
-- ``render_frame``: one thread per pixel calls ``integrator.render_pixel`` with a per-thread
-  traversal stack (``cuda.local.array(STACK_SIZE, int32)`` and its float32 twin);
+- ``render_frame``: one thread per pixel calls ``integrator.label_pixel`` then ``render_pixel``
+  with a per-thread traversal stack (``cuda.local.array(STACK_SIZE, int32)`` and its float32 twin);
 - ``amodal_pass``: one thread per pixel calls ``amodal.amodal_pixel``;
 - ``cast_rays``: one thread per ray calls ``cast.cast_ray``.
 
@@ -145,7 +145,7 @@ def _kernels() -> dict:
     from .._jit import CUDA_LAUNCHER
     from ..kernels.amodal import amodal_pixel
     from ..kernels.cast import cast_ray
-    from ..kernels.integrator import render_pixel
+    from ..kernels.integrator import label_pixel, render_pixel
     from ..kernels.rng import STRATA_CHUNK, STRATA_ROWS
 
     @cuda.jit(**CUDA_LAUNCHER)
@@ -157,6 +157,7 @@ def _kernels() -> dict:
         x, y = cuda.grid(2)
         y += y0
         if x < frame.rgb.shape[1] and y < y1:
+            label_pixel(scene, frame, x, y, stack, stack_t)
             render_pixel(scene, frame, x, y, stack, stack_t, strata)
 
     @cuda.jit(**CUDA_LAUNCHER)

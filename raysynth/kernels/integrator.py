@@ -1,11 +1,14 @@
 """The per-pixel body shared by every backend: label pass and path tracing. Target-free.
 
-``render_pixel`` (CUDA: one pixel per thread) and ``render_tiles`` (CPU: a run of tiles per call,
-the same code compiled into its loop) are the entry points launchers call. For pixel (x, y) it
+``label_pixel`` then ``render_pixel`` (CUDA: one pixel per thread, both in one kernel), or
+``label_tiles`` then ``render_tiles`` (CPU: two launchers, each a run of tiles per call with the
+pixel's code compiled into its loop) are the entry points launchers call. For pixel (x, y):
 
-1. traces the ray through the pixel centre and writes the label layers from its first hit
-   (instance, class, mesh part, depth, distance, camera-space normal, albedo, world position);
-2. traces ``spp`` camera paths (correlated multi-jittered positions in the pixel, box filter)
+1. ``label_pixel`` traces the ray through the pixel centre and writes the label layers from its
+   first hit (instance, class, mesh part, depth, distance, camera-space normal, albedo, world
+   position; a miss clears them). The CPU compiles it apart from the path tracer, in the main
+   process while a second one compiles the path tracer on a cold start;
+2. ``render_pixel`` (which reads the centre ray's instance back from the frame) traces ``spp`` camera paths (correlated multi-jittered positions in the pixel, box filter)
    with next-event estimation, multiple importance sampling (power heuristic) and Russian
    roulette, and writes their mean radiance;
 3. writes ``coverage``: the fraction of those camera samples whose first hit is the same
@@ -252,28 +255,22 @@ def trace_path(scene, ro, rd, key, strata, k, stack, stack_t):
     return radiance, first_obj
 
 
-def _make_render_pixel(inline):
-    """``render_pixel`` as a function of its own (the CUDA launchers: one pixel per thread), or
-    compiled into its caller (``render_tiles``: a call passes the SceneArrays and Frame as ~330
-    scalars, which cost as much as a labels-only pixel)."""
+def _make_label_pixel(inline):
+    """``label_pixel`` as a function of its own (the CUDA kernel), or compiled into its caller
+    (``label_tiles``)."""
 
     @kernel(inline=inline)
-    def render_pixel(scene, frame, x, y, stack, stack_t, strata):
-        """Render pixel (x, y) into every layer of ``frame`` (see the module docstring); stack
-        and stack_t: traversal scratch, strata: (STRATA_ROWS, STRATA_CHUNK) float32 scratch for
-        the stratified values of a chunk of camera samples."""
+    def label_pixel(scene, frame, x, y, stack, stack_t):
+        """Write the label layers of pixel (x, y) of ``frame`` from the first hit of the ray
+        through the pixel centre (see the module docstring); a miss clears them. stack and
+        stack_t: traversal scratch."""
         cam = scene.camera
-        width = frame.rgb.shape[1]
-        pixel = y * width + x
-
-        # ---- 1. labels from the ray through the pixel centre
         ro, rd = camera_ray(cam, F32(x) + HALF, F32(y) + HALF, HALF, HALF)
         t, prim, inst, u, v = trace_hit(scene, ro, rd, BIG, stack, stack_t, False)
-        centre_obj = -1
         if prim >= 0:
             p, ng, ns, obj, _ = surface_at_hit(scene, prim, inst, ro, rd, t, u, v)
-            centre_obj = obj
             frame.instance[y, x] = obj + 1
+            frame.part[y, x] = 0
             if scene.prim_info[prim, PRIM_KIND] == TRIANGLE:
                 frame.part[y, x] = scene.tri_part[scene.prim_info[prim, PRIM_INDEX]] + 1
             frame.class_id[y, x] = scene.obj_info[obj, OBJ_CLASS]
@@ -287,6 +284,39 @@ def _make_render_pixel(inline):
             for c in range(3):
                 frame.albedo[y, x, c] = albedo[c]
                 frame.position[y, x, c] = p[c]
+        else:   # background: clear what an earlier render into this frame left
+            frame.instance[y, x] = 0
+            frame.part[y, x] = 0
+            frame.class_id[y, x] = 0
+            frame.distance[y, x] = ZERO
+            frame.depth[y, x] = ZERO
+            for c in range(3):
+                frame.normal[y, x, c] = ZERO
+                frame.albedo[y, x, c] = ZERO
+                frame.position[y, x, c] = ZERO
+
+    return label_pixel
+
+
+label_pixel = _make_label_pixel(CALLED)
+_label_pixel_inline = _make_label_pixel(INLINED)
+
+
+def _make_render_pixel(inline):
+    """``render_pixel`` as a function of its own (the CUDA launchers: one pixel per thread), or
+    compiled into its caller (``render_tiles``: a call passes the SceneArrays and Frame as ~330
+    scalars, which cost as much as a labels-only pixel)."""
+
+    @kernel(inline=inline)
+    def render_pixel(scene, frame, x, y, stack, stack_t, strata):
+        """Render pixel (x, y) of ``frame``, whose label layers ``label_pixel`` has written: rgb,
+        coverage and the soft mask (see the module docstring); stack and stack_t: traversal
+        scratch, strata: (STRATA_ROWS, STRATA_CHUNK) float32 scratch for the stratified values
+        of a chunk of camera samples."""
+        cam = scene.camera
+        width = frame.rgb.shape[1]
+        pixel = y * width + x
+        centre_obj = frame.instance[y, x] - 1   # the centre ray's object (-1: background)
 
         # ---- 2. camera paths, box filter; 3. coverage of the centre ray's instance
         spp = scene.settings[SET_SPP]
@@ -367,6 +397,16 @@ def finish_soft_mask(ids, weights, inv_spp):
                 j -= 1
             else:
                 break
+
+
+@kernel
+def label_tiles(scene, frame, tiles, first, stop, stack, stack_t):
+    """``label_pixel`` for every pixel of tiles[first:stop] (see ``render_tiles``), compiled
+    into the loop."""
+    for k in range(first, stop):
+        for y in range(tiles[k, 1], tiles[k, 3]):
+            for x in range(tiles[k, 0], tiles[k, 2]):
+                _label_pixel_inline(scene, frame, x, y, stack, stack_t)
 
 
 @kernel
