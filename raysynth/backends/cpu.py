@@ -272,7 +272,7 @@ def cast_rays(arrays, origins, directions, t_max=None, any_hit=False, threads=No
 # Same machine code either way: the cache holds what the other process compiled.
 
 _AHEAD_LOCK = threading.Lock()
-_AHEAD: dict = {"tried": False, "process": None, "labels": False}
+_AHEAD: dict = {"tried": False, "process": None, "labels": False, "meanwhile_done": False}
 
 
 def render_launch_args(arrays) -> tuple:
@@ -349,20 +349,21 @@ def compile_ahead(labels: bool = True) -> None:
 
 
 def _finish_compile_ahead(wait: bool = True) -> None:
-    """Wait for the render launcher compiled ahead (if it is being compiled), compiling the
-    label launchers here meanwhile when asked to (once); without ``wait`` (a labels-only
-    render, which needs no render launcher) only that."""
+    """Wait for the render launcher compiled ahead (if it is being compiled), compiling here
+    meanwhile (once) the centre-ray label launcher every render runs and, when asked to, the
+    other label launchers; without ``wait`` (a labels-only render, which needs no render
+    launcher) only that."""
     if _AHEAD["process"] is None:
         return
     with _AHEAD_LOCK:
         process = _AHEAD["process"]
         if process is None:
             return
-        if _AHEAD["labels"] and process.poll() is None:
-            _AHEAD["labels"] = False
-            arrays = empty_scene_arrays()
-            for launcher, args in label_launch_args(arrays).items():
-                launcher.compile(_argument_types(args))
+        if not _AHEAD["meanwhile_done"] and process.poll() is None:
+            _AHEAD["meanwhile_done"] = True
+            for launcher, args in label_launch_args(empty_scene_arrays()).items():
+                if launcher is _label_tiles or _AHEAD["labels"]:
+                    launcher.compile(_argument_types(args))
         if not wait:
             return
         process.wait()
