@@ -7,7 +7,8 @@ Needs the peers set up first (``PEERS_HOME=.peers bash ../shared/peers/setup.sh 
 which also writes the 1M-triangle mesh and its ray sets to .peers/data) and, for image quality,
 the 1024-spp Mitsuba reference ``.peers/out/cornell_ref_1024spp.npy`` with ``cornell_rmse.json``
 (``benchmarks/peers_cornell_npy.py``). Each peer runs in its own process, one after the other,
-then raysynth; ratios are raysynth / peer (higher is better for raysynth).
+then raysynth; ratios are raysynth / peer (higher is better for raysynth). raysynth's Cornell
+render is also timed before the peers, and the Cycles ratio printed with both timings.
 
 Measured:
 - Cornell box 256x256, 64 spp, max depth 8: render seconds and Msamples/s for raysynth and
@@ -96,6 +97,18 @@ def light_mask(ref: np.ndarray) -> np.ndarray:
     return grown
 
 
+def cornell_render_seconds(reps: int) -> float:
+    """Median seconds of raysynth's 256x256, 64-spp Cornell render (compile excluded)."""
+    from raysynth.backends.cpu import render_frame
+    from raysynth.frame import empty_frame
+    from raysynth.render import prepare
+
+    compiled = prepare(ROOT / "scenes" / "cornell_box.json", spp=64, width=256, height=256, max_depth=8)
+    frame = empty_frame(256, 256)
+    render_frame(compiled.arrays, frame)  # compile / warm-up
+    return statistics.median(timed(lambda: render_frame(compiled.arrays, frame)) for _ in range(reps))
+
+
 def raysynth_side(home: Path, reps: int) -> dict:
     """raysynth's numbers, compile excluded (one warm-up)."""
     import raysynth
@@ -152,9 +165,15 @@ def main() -> int:
 
     record = {"date": time.strftime("%Y-%m-%d"), "machine": platform.processor() or platform.machine(),
               "cpu_count": os.cpu_count()}
+    before = None
     if not args.skip_peers:
+        # the Cornell render timed before the peers as well as after them: this machine's speed
+        # drifts over minutes, so the two bracket the phase the peers ran in
+        before = cornell_render_seconds(args.reps)
         record["peers"] = peers(home, args.reps)
     record["raysynth"] = ours = raysynth_side(home, args.reps)
+    if before is not None:
+        ours["cornell_render_s_before_peers"] = before
 
     print(f"\nraysynth: {json.dumps(ours, indent=1)}")
     if not args.skip_peers:
@@ -176,6 +195,8 @@ def main() -> int:
             print(f"| Cornell 256x256x64 render s vs Blender Cycles {cyc.get('bpy', '')} | "
                   f"{ours['cornell_render_s']:.2f} | {cyc['render_plain_s']:.2f} | "
                   f"{cyc['render_plain_s'] / ours['cornell_render_s']:.2f} |")
+            print(f"| the same, raysynth timed before the peers | {before:.2f} | {cyc['render_plain_s']:.2f} | "
+                  f"{cyc['render_plain_s'] / before:.2f} |")
         embree = record["peers"]["embree"]["scenes"]["mesh1m"]
         for build in ("robust", "fast"):
             if build not in embree:
