@@ -97,8 +97,9 @@ def light_mask(ref: np.ndarray) -> np.ndarray:
     return grown
 
 
-def cornell_render_seconds(reps: int) -> float:
-    """Median seconds of raysynth's 256x256, 64-spp Cornell render (compile excluded)."""
+def cornell_render(reps: int):
+    """(median seconds, Frame) of raysynth's 256x256, 64-spp Cornell render (compile excluded:
+    one warm-up)."""
     from raysynth.backends.cpu import render_frame
     from raysynth.frame import empty_frame
     from raysynth.render import prepare
@@ -106,22 +107,16 @@ def cornell_render_seconds(reps: int) -> float:
     compiled = prepare(ROOT / "scenes" / "cornell_box.json", spp=64, width=256, height=256, max_depth=8)
     frame = empty_frame(256, 256)
     render_frame(compiled.arrays, frame)  # compile / warm-up
-    return statistics.median(timed(lambda: render_frame(compiled.arrays, frame)) for _ in range(reps))
+    seconds = statistics.median(timed(lambda: render_frame(compiled.arrays, frame)) for _ in range(reps))
+    return seconds, frame
 
 
 def raysynth_side(home: Path, reps: int) -> dict:
     """raysynth's numbers, compile excluded (one warm-up)."""
     import raysynth
-    from raysynth.backends.cpu import render_frame
-    from raysynth.frame import empty_frame
-    from raysynth.render import prepare
 
     result = {}
-    compiled = prepare(ROOT / "scenes" / "cornell_box.json", spp=64, width=256, height=256, max_depth=8)
-    frame = empty_frame(256, 256)
-    render_frame(compiled.arrays, frame)  # compile / warm-up
-    times = [timed(lambda: render_frame(compiled.arrays, frame)) for _ in range(reps)]
-    result["cornell_render_s"] = statistics.median(times)
+    result["cornell_render_s"], frame = cornell_render(reps)
     result["cornell_Msamples_per_s"] = 256 * 256 * 64 / result["cornell_render_s"] / 1e6
     ref_path = home / "out" / "cornell_ref_1024spp.npy"
     if ref_path.exists():
@@ -169,7 +164,7 @@ def main() -> int:
     if not args.skip_peers:
         # the Cornell render timed before the peers as well as after them: this machine's speed
         # drifts over minutes, so the two bracket the phase the peers ran in
-        before = cornell_render_seconds(args.reps)
+        before, _ = cornell_render(args.reps)
         record["peers"] = peers(home, args.reps)
     record["raysynth"] = ours = raysynth_side(home, args.reps)
     if before is not None:

@@ -8,15 +8,17 @@ pixel's code compiled into its loop) are the entry points launchers call. For pi
    first hit (instance, class, mesh part, depth, distance, camera-space normal, albedo, world
    position; a miss clears them). The CPU compiles it apart from the path tracer, in the main
    process while a second one compiles the path tracer on a cold start;
-2. ``render_pixel`` (which reads the centre ray's instance back from the frame) traces ``spp`` camera paths (correlated multi-jittered positions in the pixel, box filter)
-   with next-event estimation, multiple importance sampling (power heuristic) and Russian
-   roulette, and writes their mean radiance;
+2. ``render_pixel`` (which reads the centre ray's instance back from the frame) traces ``spp``
+   camera paths (correlated multi-jittered positions in the pixel, box filter) with next-event
+   estimation, multiple importance sampling (power heuristic) and Russian roulette, and writes
+   their mean radiance;
 3. writes ``coverage``: the fraction of those camera samples whose first hit is the same
    instance as the centre ray's (background counts as an instance), and the soft mask: the
    first SOFT_SLOTS distinct instances the samples hit and the fraction of samples of each.
 
 ``spp = 0`` renders the labels only: the centre ray is the pixel's one sample (coverage 1,
-soft mask = the centre's instance) and the radiance is black; no path is traced.
+soft mask = the centre's instance) and the radiance is black; no path is traced (the CPU
+backend writes those three layers on the host and launches no ``render_tiles``).
 """
 import math
 

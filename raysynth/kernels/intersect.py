@@ -388,7 +388,6 @@ def surface_at(scene, prim, ro, rd, t, u, v):
             if dot(n, n) > ZERO:
                 ns = normalize(n)
         return p, ng, ns, obj, ONE
-    xf = scene.shape_xform
     if kind == BOX or kind == QUAD or kind == DISK:
         # a flat face: its world normal and area stretch were computed once by the compiler
         # (compile._face_normals: the same float32 operations as below, the same bits); the
@@ -397,6 +396,7 @@ def surface_at(scene, prim, ro, rd, t, u, v):
         col = SP_FACES + 4 * (int(u) if kind == BOX else FACE_PLUS_Z)
         ng = row3(scene.shape_param, index, col)
         return madd(ro, rd, t), ng, ng, obj, scene.shape_param[index, SP_DET] * scene.shape_param[index, col + 3]
+    xf = scene.shape_xform
     o = xform_point(xf, index, XF_TO_OBJECT, ro)
     d = xform_vector(xf, index, XF_TO_OBJECT, rd)
     p_obj = madd(o, d, t)
