@@ -206,6 +206,13 @@ def trace_path(scene, ro, rd, key, strata, k, stack, stack_t):
             u_pick, u_l1, u_l2 = uniform(key, dim), uniform(key, dim + 1), uniform(key, dim + 2)
             u_lobe, u_b1, u_b2 = uniform(key, dim + 3), uniform(key, dim + 4), uniform(key, dim + 5)
 
+        # ---- the next direction from the BSDF, sampled before the shadow ray (used after it):
+        # its square roots and divisions then overlap the shadow walk
+        next_local, weight, next_pdf, delta_bsdf = bsdf_sample(
+            scene.mat_params, m, color, wo_local, entering, u_lobe, u_b1, u_b2,
+        )
+        next_wi = from_local(next_local, tangent, bitangent, n_shade)
+
         # ---- next-event estimation: one light sample, shadow ray, MIS
         if not is_delta_material(scene.mat_params, m):
             wi, dist, target, le, pdf_light, delta_light = sample_light(scene, p, u_pick, u_l1, u_l2)
@@ -230,19 +237,16 @@ def trace_path(scene, ro, rd, key, strata, k, stack, stack_t):
                         w = ONE if delta_light else power_heuristic(pdf_light, pdf_bsdf)
                         radiance = add(radiance, scale(mul(mul(beta, f), le), w / pdf_light))
 
-        # ---- continue the path by sampling the BSDF
-        wi_local, weight, pdf_bsdf, delta_bsdf = bsdf_sample(
-            scene.mat_params, m, color, wo_local, entering, u_lobe, u_b1, u_b2,
-        )
+        # ---- continue the path along the BSDF's direction
         if _is_black(weight):
             break
-        wi = from_local(wi_local, tangent, bitangent, n_shade)
+        wi = next_wi
         # a reflected direction must leave on wo's geometric side, a refracted one must cross
-        if (wi_local[2] > ZERO) != (dot(wi, ng_side) > ZERO):
+        if (next_local[2] > ZERO) != (dot(wi, ng_side) > ZERO):
             break
         beta = mul(beta, weight)
         prev_delta = delta_bsdf
-        prev_pdf = pdf_bsdf
+        prev_pdf = next_pdf
         prev_p = p
 
         # ---- Russian roulette
