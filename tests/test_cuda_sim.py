@@ -115,7 +115,12 @@ _SIM_SCRIPT = textwrap.dedent('''
 
     compiled = {name: prepare(str(Path(sys.argv[3]) / name), width=WIDTH, height=HEIGHT, spp=SPP)
                 for name in sys.argv[4:]}
+    labels_only = prepare(str(Path(sys.argv[3]) / first), width=WIDTH, height=HEIGHT, spp=0)
     numba_typed_math()   # nothing is compiled for the CPU from here on: kernels run as Python
+    frame = empty_frame(labels_only.height, labels_only.width)
+    frame.rgb[...] = 7.0   # what an earlier render left: the label pass must overwrite it
+    C.render_frame(labels_only.arrays, frame)
+    np.savez(out / "labels_only.npz", **frame._asdict())
     for name, c in compiled.items():
         scene = C.device_scene(c.arrays)   # uploaded once, then reused
         assert C.device_scene(c.arrays) is scene and C.device_scene(scene) is scene
@@ -185,6 +190,24 @@ def test_cuda_launcher_matches_cpu(sim_results, name):
             np.testing.assert_array_equal(gpu_values, cpu_values, err_msg=layer)
     assert frame.instance.any(), "the tiny image should see objects"
     np.testing.assert_array_equal(sim["amodal"], bits)
+
+
+def test_cuda_labels_only_matches_cpu(sim_results):
+    """spp 0 (labels only): every layer, rgb, coverage and soft mask included, as the CPU writes
+    it (the CPU fills those three on the host, the GPU in ``render_pixel``: two sources of one
+    meaning, held together here)."""
+    from raysynth.backends import cpu
+    from raysynth.frame import empty_frame
+    from raysynth.render import prepare
+
+    out, names = sim_results
+    sim = np.load(out / "labels_only.npz")
+    c = prepare(str(SCENES / names[0]), width=WIDTH, height=HEIGHT, spp=0)
+    frame = empty_frame(c.height, c.width)
+    cpu.render_frame(c.arrays, frame)
+    for layer, cpu_values in frame._asdict().items():
+        np.testing.assert_array_equal(sim[layer], cpu_values, err_msg=layer)
+    assert (frame.rgb == 0).all() and (frame.coverage == 1).all() and frame.instance.any()
 
 
 @pytest.mark.parametrize("name", bundled_scenes())
