@@ -99,6 +99,12 @@ def parse_args(argv=None):
     ap.add_argument("--width", type=int, help="override the image width (height scales along)")
     ap.add_argument("--sphere-segments", type=int, default=64,
                     help="segments around spheres, disks and cylinders (spheres get half as many rings)")
+    ap.add_argument("--seed", type=int, help="sampling seed (default: the scene's render.seed)")
+    ap.add_argument("--npy", action="store_true", help="also write the linear RGB image as NAME.npy "
+                    "((H, W, 3) float32, rows from the top, before any view transform)")
+    ap.add_argument("--area-lights", action="store_true", help="one-sided emissive quads as Cycles area "
+                    "lights (analytic: Cycles' fast path) instead of emissive meshes; their own diffuse "
+                    "reflection is dropped")
     ap.add_argument("--no-warmup", action="store_true", help="skip the 1-spp warm-up render")
     ap.add_argument("--no-wait", action="store_true", help="do not wait for an idle machine before rendering")
     ap.add_argument("--raysynth-root", default=os.path.dirname(HERE),
@@ -552,6 +558,26 @@ def add_camera(scene, cam, width, height):
     scene.camera = ob
 
 
+def add_area_light(scene, name, obj, spec):
+    """A one-sided emissive quad as a rectangular area light of the same place, size and
+    radiance: Cycles' area lights emit along local -z (the quad along +z: turned about x), and a
+    power P gives radiance P / (pi * world area) (checked against the emissive mesh: image means
+    agree)."""
+    sx, sy = obj.get("size", (1.0, 1.0))
+    matrix = np.asarray(object_matrix(obj.get("transform")), dtype=float)
+    area = float(np.linalg.norm(np.cross(matrix[:3, 0] * sx, matrix[:3, 1] * sy)))
+    radiance = np.asarray(spec.get("radiance", (1.0, 1.0, 1.0)), dtype=float) * float(spec.get("intensity", 1.0))
+    peak = float(radiance.max())
+    light = bpy.data.lights.new(name, type="AREA")
+    light.shape = "RECTANGLE"
+    light.size, light.size_y = sx, sy
+    light.color = tuple(radiance / peak)
+    light.energy = peak * math.pi * area
+    ob = bpy.data.objects.new(name, light)
+    ob.matrix_world = Matrix((matrix @ np.diag([1.0, -1.0, -1.0, 1.0])).tolist())
+    scene.collection.objects.link(ob)
+
+
 # ----------------------------------------------------------------------------- scene
 def build_scene(doc, scene_dir, spp, width, height):
     """Factory-reset Blender and build the scene; returns (bpy scene, triangle count)."""
@@ -561,6 +587,12 @@ def build_scene(doc, scene_dir, spp, width, height):
     triangles = 0
     for i, obj in enumerate(doc["objects"]):
         name = obj.get("name") or f"object_{i}"
+        ref = obj.get("material", {"type": "diffuse"})
+        spec = doc.get("materials", {}).get(ref, {}) if isinstance(ref, str) else ref
+        if (ARGS.area_lights and obj.get("type") == "quad" and spec.get("type") == "emissive"
+                and not spec.get("two_sided", False)):
+            add_area_light(scene, name, obj, spec)
+            continue
         v, t, n, uv, smooth = shape_geometry(obj, scene_dir)
         triangles += len(t)
         me = blender_mesh(name, v, t, n, uv, smooth)
@@ -599,7 +631,7 @@ def build_scene(doc, scene_dir, spp, width, height):
     c.blur_glossy = 0.0  # "Filter Glossy" (default 1) trades bias for less noise: off, as in raysynth
     c.pixel_filter_type = "BOX"
     c.filter_width = 1.0
-    c.seed = int(settings.get("seed", 0)) % (1 << 31)
+    c.seed = int(settings.get("seed", 0) if ARGS.seed is None else ARGS.seed) % (1 << 31)
     return scene, triangles
 
 
@@ -622,6 +654,24 @@ def set_format(scene, fmt):
         ims.file_format = "PNG"
         ims.color_mode = "RGB"
         ims.color_depth = "8"
+
+
+def linear_rgb(scene, result, exr_path):
+    """The render result's combined pass as (H, W, 3) float32, rows from the top: written as a
+    single-layer 32-bit EXR (scene-linear, no view transform) and read back through bpy."""
+    ims = scene.render.image_settings
+    if "media_type" in ims.bl_rna.properties:  # Blender >= 5.0
+        ims.media_type = "IMAGE"
+    ims.file_format = "OPEN_EXR"
+    ims.color_mode = "RGB"
+    ims.color_depth = "32"
+    result.save_render(exr_path, scene=scene)
+    image = bpy.data.images.load(exr_path)
+    width, height = image.size
+    rgba = np.array(image.pixels[:], dtype=np.float32).reshape(height, width, image.channels)
+    bpy.data.images.remove(image)
+    os.remove(exr_path)
+    return np.ascontiguousarray(rgba[::-1, :, :3])
 
 
 def timed(fn):
@@ -675,6 +725,10 @@ def main():
         set_format(scene, "exr")
         result.save_render(exr, scene=scene)
     write_s = time.perf_counter() - t0
+    npy = None
+    if ARGS.npy:
+        npy = os.path.join(ARGS.out_dir, f"{name}.npy")
+        np.save(npy, linear_rgb(scene, result, os.path.join(ARGS.out_dir, f"{name}_linear.exr")))
 
     threads = scene.render.threads
     record = {
@@ -686,7 +740,7 @@ def main():
         "render_cpu_s": cpu_s, "render_foreign_cores": foreign, "render_tries": tries, "write_s": write_s,
         "seconds_per_image": build_s + render_s,  # writing excluded, as on the raysynth side
         "Msamples_per_s": width * height * spp / render_s / 1e6,
-        "png": png, "exr": exr, "approximations": APPROXIMATIONS,
+        "png": png, "exr": exr, "npy": npy, "seed": scene.cycles.seed, "approximations": APPROXIMATIONS,
         "process_wall_s": time.perf_counter() - T_START,
     }
     with open(os.path.join(ARGS.out_dir, f"{name}.json"), "w") as f:
