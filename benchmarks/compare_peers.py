@@ -22,7 +22,9 @@ raysynth is timed as the peers' scripts time themselves (``contention.measure`` 
 ../shared/peers: each timing waits for an idle machine and is retried when other processes
 took CPU meanwhile; a mesh1m timing traces its ray set repeatedly, about 2M rays, as
 ``bench_embree.py`` does); each figure is the median of ``--reps`` timings.
-- Blender Cycles (when .peers/venv_cycles exists): the same Cornell box, 64 spp, 8 bounces.
+- Blender Cycles (when .peers/venv_cycles exists): the shared peers' Cornell box (its own
+  materials and lamp), 64 spp, 8 bounces, at equal spp. ``compare_cycles_rmse.py`` compares
+  the two on raysynth's own scene file at equal error.
 """
 from __future__ import annotations
 
