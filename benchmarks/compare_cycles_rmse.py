@@ -15,17 +15,17 @@ shared peers' own scene (its materials and light, 8 bounces) at equal spp.
 Each renderer's error is measured against its own reference of the same scene (``--ref-spp``
 samples, another seed), so the RMSE is noise, not the small differences between the two
 renderers' images (light sampling, filters and float maths differ; the means agree to ~0.1 %).
-The emitter and its 1-px border are masked as in ``compare_peers.py``. Work at equal error is
-time x RMSE^2 (RMSE^2 falls as 1/spp for an unbiased estimator; a reference's own noise adds
-the same 64/1024 share to both). Seconds are Cycles' ``render_s`` (the render call: scene sync,
-BVH, path tracing) and raysynth's ``render_frame`` (labels included), each the median of the
+The emitter and its 1-px border (found in raysynth's reference, as in ``compare_peers.py``) are
+masked in both. Work at equal error is time x RMSE^2 (RMSE^2 falls as 1/spp for an unbiased
+estimator; a reference's own noise adds the same 64/1024 share to both). Seconds are Cycles'
+``render_s`` (the render call: scene sync, BVH, path tracing; one per seed) and raysynth's
+``render_frame`` (labels included; the median of three per seed), then the median over the
 ``--reps`` seeds, timed as the peers time themselves (waiting for an idle machine).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -37,25 +37,11 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from compare_peers import ROOT, light_mask, timed  # noqa: E402
+from compare_peers import ROOT, cornell_render, light_mask  # noqa: E402
 
 SCENE = ROOT / "scenes" / "cornell_box.json"
-SIZE, SPP, MAX_DEPTH = 256, 64, 8
+SIZE, SPP, MAX_DEPTH = 256, 64, 8   # as compare_peers.cornell_render
 CYCLES_BOUNCES = MAX_DEPTH - 2
-
-
-def raysynth_render(spp: int, seed: int, reps: int = 1):
-    """(seconds, (H, W, 3) float32 rgb) of one raysynth render; seconds: median of ``reps`` after
-    a warm-up (compile excluded)."""
-    from raysynth.backends.cpu import render_frame
-    from raysynth.frame import empty_frame
-    from raysynth.render import prepare
-
-    compiled = prepare(SCENE, spp=spp, seed=seed, width=SIZE, height=SIZE, max_depth=MAX_DEPTH)
-    frame = empty_frame(SIZE, SIZE)
-    render_frame(compiled.arrays, frame)
-    seconds = statistics.median(timed(lambda: render_frame(compiled.arrays, frame)) for _ in range(reps))
-    return seconds, frame.rgb.copy()
 
 
 def cycles_render(python: Path, spp: int, seed: int, out: Path, area_lights: bool):
@@ -71,8 +57,7 @@ def cycles_render(python: Path, spp: int, seed: int, out: Path, area_lights: boo
     return record["render_s"], np.load(out / f"{name}.npy"), record["bpy"]
 
 
-def masked_rmse(image: np.ndarray, reference: np.ndarray) -> float:
-    keep = ~light_mask(reference)
+def masked_rmse(image: np.ndarray, reference: np.ndarray, keep: np.ndarray) -> float:
     return float(np.sqrt(((image - reference)[keep] ** 2).mean()))
 
 
@@ -101,14 +86,16 @@ def main() -> int:
         area = not args.mesh_lights
         _, cycles_ref, bpy_version = cycles_render(python, args.ref_spp, ref_seed, out, area)
         cycles = [cycles_render(python, SPP, seed, out, area)[:2] for seed in seeds]
-    _, ours_ref = raysynth_render(args.ref_spp, ref_seed)
-    ours = [raysynth_render(SPP, seed, reps=3) for seed in seeds]
+    _, ours_ref = cornell_render(1, args.ref_spp, ref_seed)
+    ours = [cornell_render(3, SPP, seed) for seed in seeds]
+    ours_ref, ours = ours_ref.rgb, [(seconds, frame.rgb) for seconds, frame in ours]
+    keep = ~light_mask(ours_ref)   # Cycles' area light is not seen by camera rays: one mask for both
 
     for name, runs, ref in (("raysynth", ours, ours_ref), ("cycles", cycles, cycles_ref)):
         seconds = statistics.median(s for s, _ in runs)
-        rmse = statistics.median(masked_rmse(img, ref) for _, img in runs)
+        rmse = statistics.median(masked_rmse(img, ref, keep) for _, img in runs)
         record[name] = {"render_s": seconds, "rmse_masked": rmse, "work": seconds * rmse ** 2,
-                        "image_mean": [float(v) for v in ref.mean(axis=(0, 1))]}
+                        "reference_masked_mean": [float(v) for v in ref[keep].mean(axis=0)]}
     record["cycles"]["bpy"] = bpy_version
     ours, theirs = record["raysynth"], record["cycles"]
     print(json.dumps(record, indent=1))

@@ -99,14 +99,14 @@ def light_mask(ref: np.ndarray) -> np.ndarray:
     return grown
 
 
-def cornell_render(reps: int):
-    """(median seconds, Frame) of raysynth's 256x256, 64-spp Cornell render (compile excluded:
-    one warm-up)."""
+def cornell_render(reps: int, spp: int = 64, seed=None):
+    """(median seconds, Frame) of raysynth's 256x256 Cornell render, max depth 8, ``spp``
+    samples and ``seed`` (None: the scene's), compile excluded (one warm-up)."""
     from raysynth.backends.cpu import render_frame
     from raysynth.frame import empty_frame
     from raysynth.render import prepare
 
-    compiled = prepare(ROOT / "scenes" / "cornell_box.json", spp=64, width=256, height=256, max_depth=8)
+    compiled = prepare(ROOT / "scenes" / "cornell_box.json", spp=spp, seed=seed, width=256, height=256, max_depth=8)
     frame = empty_frame(256, 256)
     render_frame(compiled.arrays, frame)  # compile / warm-up
     seconds = statistics.median(timed(lambda: render_frame(compiled.arrays, frame)) for _ in range(reps))

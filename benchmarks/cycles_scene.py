@@ -41,13 +41,16 @@ convention only matters for the world shader, which takes the sky's `up` vector 
   mix(horizon, zenith, s), all x intensity; directional -> Sun, strength = max channel of the
   irradiance (W/m^2, Cycles' unit for sun strength), colour = irradiance / strength, angle =
   2 x angular_radius; point -> Point light, radius 0, power = 4 pi x intensity (Cycles: radiant
-  intensity of a point light = power / (4 pi) W/sr), colour likewise normalised.
+  intensity of a point light = power / (4 pi) W/sr), colour likewise normalised. With
+  --area-lights, a one-sided emissive quad becomes an Area light (rectangle of its size, place
+  and radiance: power = pi x world area x radiance) instead of an emissive mesh: Cycles' analytic
+  light, faster; camera rays do not see it and its diffuse reflection is dropped.
 - settings: --spp (default: the scene's spp), --bounces (default 8: max/diffuse/glossy/
   transmission/transparent; volume 0; note Cycles counts bounces after the camera hit, raysynth's
   max_depth counts segments with the camera ray, so 8 bounces = raysynth max_depth 10), no adaptive
   sampling, no denoising, no clamping, no glossy filter, box pixel filter 1 px, seed = scene seed
-  mod 2^31, Standard view transform, no dither, scene exposure as view exposure. Threads:
-  --threads (default all).
+  mod 2^31 (or --seed), Standard view transform, no dither, scene exposure as view exposure.
+  Threads: --threads (default all). --npy also writes the linear RGB image as NAME.npy.
 
 Timed (each in this process; the render gated by contention.py from --peers-dir when found):
   import_bpy_s    ``import bpy``
@@ -596,7 +599,6 @@ def build_scene(doc, scene_dir, spp, width, height):
         v, t, n, uv, smooth = shape_geometry(obj, scene_dir)
         triangles += len(t)
         me = blender_mesh(name, v, t, n, uv, smooth)
-        ref = obj.get("material", {"type": "diffuse"})
         me.materials.append(named[ref] if isinstance(ref, str) else make_material(f"{name}_mat", ref, scene_dir))
         ob = bpy.data.objects.new(name, me)
         ob.matrix_world = Matrix(object_matrix(obj.get("transform")).tolist())
