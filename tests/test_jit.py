@@ -81,3 +81,37 @@ def test_linked_copies_are_private_only_in_raysynth_modules():
     # the module's own function stays external: callers in other modules link to it
     assert all(not ({"private", "internal", "linkonce_odr"} & set(words)) for words in _defined_linkage(ours, "outer"))
 
+
+
+def test_kernel_libraries_hold_no_machine_code_yet_link_and_run():
+    """A raysynth kernel's own library gets no machine code (only its environment pointers go
+    to the JIT engine; ``_jit._no_machine_code_for_linked_only_libraries``); its callers, ours
+    and user code compiled afterwards, run their linked copies of it."""
+    def scaled(x):
+        return 3 * x + 1
+
+    def outer(x):
+        return kernel_fn(x) * 2
+
+    def user_outer(x):
+        return kernel_fn(x) - 1
+
+    scaled.__module__ = outer.__module__ = "raysynth._probe"
+    kernel_fn = _jit.kernel(scaled)
+    compiled_outer, compiled_user = njit(outer), njit(user_outer)
+    assert compiled_outer(4) == 26
+    assert compiled_user(4) == 12
+
+    library = compiled_outer.overloads[compiled_outer.signatures[0]].library
+    kernel_library = next(lib for lib in library._linking_libraries if lib.name.endswith("scaled"))
+    engine = library.codegen._engine
+    kernel_module = kernel_library._final_module          # kept whole: callers link it
+    own = [fn.name for fn in kernel_module.functions if not fn.is_declaration and "scaled" in fn.name]
+    assert own and _jit.is_linked_only(kernel_module)
+    assert not any(engine.is_symbol_defined(name) for name in own)   # no machine code for it
+    envs = [gv.name for gv in kernel_module.global_variables if gv.name.startswith("_ZN08NumbaEnv")]
+    assert envs and all(engine.get_global_value_address(name) for name in envs)
+    # entry points keep theirs: Python calls them through their wrappers
+    assert not _jit.is_linked_only(library._final_module)
+    assert any(engine.is_symbol_defined(fn.name) for fn in library._final_module.functions
+               if fn.name.startswith("_ZN7cpython") and not fn.is_declaration)
