@@ -115,3 +115,122 @@ def test_kernel_libraries_hold_no_machine_code_yet_link_and_run():
     assert not _jit.is_linked_only(library._final_module)
     assert any(engine.is_symbol_defined(fn.name) for fn in library._final_module.functions
                if fn.name.startswith("_ZN7cpython") and not fn.is_declaration)
+
+
+def test_kernel_cache_entries_are_keyed_by_the_callers_flags(tmp_path, monkeypatch):
+    """A kernel compiled under a caller with reference counting and under one without gets
+    two cache entries: loading one for the other would run code made for other flags."""
+    import numba
+    from numba.core import caching
+
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path))
+
+    def doubled(x):
+        return 2 * x
+
+    def counted(x):
+        return kernel_fn(x) + 1
+
+    def uncounted(x):
+        return kernel_fn(x) + 2
+
+    doubled.__module__ = counted.__module__ = uncounted.__module__ = "raysynth._probe_cache"
+    kernel_fn = _jit.kernel(doubled)
+    assert njit(counted)(3) == 7
+    assert njit(_nrt=False)(uncounted)(3) == 8
+    keys = list(caching.FunctionCache(doubled)._cache_file._load_index())
+    assert len(keys) == 2
+    assert keys[0][0] == keys[1][0]                         # one signature,
+    assert {"nrt=True" in key[-1] for key in keys} == {True, False}   # two callers' flags
+
+
+def test_cache_data_is_loaded_only_for_its_own_key(tmp_path, monkeypatch):
+    """Two processes saving different entries of one function at once can both write the
+    same data file; an entry whose file holds another key's data is a miss, not that data."""
+    import shutil
+
+    import numba
+    from numba.core import caching
+
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path))
+
+    def probe(x):
+        return x
+
+    def user_probe(x):
+        return x
+
+    probe.__module__ = "raysynth._probe_cache"
+    cache_file = caching.FunctionCache(probe)._cache_file
+    cache_file.save(("first",), "machine code of the first")
+    cache_file.save(("second",), "machine code of the second")
+    assert cache_file.load(("first",)) == "machine code of the first"
+    index = cache_file._load_index()
+    shutil.copyfile(cache_file._data_path(index[("second",)]), cache_file._data_path(index[("first",)]))
+    assert cache_file.load(("first",)) is None
+    assert cache_file.load(("second",)) == "machine code of the second"
+    # user functions keep Numba's own cache files
+    assert type(caching.FunctionCache(user_probe)._cache_file) is caching.IndexDataCacheFile
+
+
+_PROBE_MODULE = '''
+from raysynth._jit import cpu_launcher, kernel
+
+
+@kernel
+def scaled(x):
+    return 3 * x + 1
+
+
+@cpu_launcher
+def first(x):
+    return scaled(x) * 2
+
+
+@cpu_launcher
+def second(x):
+    return scaled(x) - 1
+'''
+
+_PROBE_RUN = '''
+import sys
+from numba.core import event
+from raysynth_probe_kernels import first, second
+
+compiled = []
+
+
+class Record(event.Listener):
+    def on_start(self, ev):
+        compiled.append(ev.data["dispatcher"].py_func.__name__)
+
+    def on_end(self, ev):
+        pass
+
+
+with event.install_listener("numba:compile", Record()):
+    result = (first if sys.argv[1] == "first" else second)(4)
+print(result, ",".join(compiled))
+'''
+
+
+def test_a_kernel_compiled_in_one_process_is_loaded_by_another(tmp_path):
+    """The second process's launcher links the kernel the first process compiled and saved,
+    compiling only itself (what lets the label launchers reuse the render launcher's kernels)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "raysynth_probe_kernels.py").write_text(_PROBE_MODULE)
+    (tmp_path / "run_probe.py").write_text(_PROBE_RUN)
+    root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"),
+               PYTHONPATH=os.pathsep.join([str(tmp_path), root, os.environ.get("PYTHONPATH", "")]))
+
+    def run(which):
+        return subprocess.run([sys.executable, str(tmp_path / "run_probe.py"), which], env=env,
+                              capture_output=True, text=True, check=True).stdout.split()
+
+    assert run("first") == ["26", "first,scaled"]
+    assert run("second") == ["12", "second"]
