@@ -267,12 +267,12 @@ def is_linked_only(module) -> bool:
 
 def environment_stub(module):
     """A module that defines only ``module``'s environment pointers (Numba's ``NumbaEnv``
-    globals, ``common``, null until Numba sets them): what the JIT engine must hold for a
+    globals, ``common``, null until Numba sets them), each as ``module`` prints it (so in
+    the pointer syntax of whichever LLVM this is): what the JIT engine must hold for a
     linked-only library, in place of its functions."""
     from llvmlite import binding
 
-    lines = [f'@"{gv.name}" = common global ptr null' for gv in module.global_variables
-             if gv.name.startswith("_ZN08NumbaEnv")]
+    lines = [str(gv) for gv in module.global_variables if gv.name.startswith("_ZN08NumbaEnv")]
     stub = binding.parse_assembly("\n".join(lines))
     stub.name, stub.triple, stub.data_layout = module.name, module.triple, module.data_layout
     return stub
@@ -282,10 +282,10 @@ def _no_machine_code_for_linked_only_libraries() -> None:
     """Generate no machine code for a raysynth kernel's own library (``is_linked_only``): hand
     the JIT engine ``environment_stub`` of its final module instead of the module (a wrapper
     around ``CPUCodeLibrary._finalize_final_module``, which adds the module to the engine and
-    generates its code). The library keeps its optimized final module, which is what callers
-    link in; Numba still finds the environment pointer it sets. The kernels' machine code was
-    never called: launchers and host helpers run their own private copies. Measured: 2.0-2.2 s
-    of the render launcher's cold compile was code generation for its 128 kernel libraries.
+    generates its code). The library keeps its final module, which is what callers link in;
+    Numba still finds the environment pointer it sets. The kernels' machine code was never
+    called: launchers and host helpers run their own private copies. Measured: 2.0-2.2 s of
+    the render launcher's cold compile was code generation for its 120 kernel libraries.
     A Numba without that method keeps its own behaviour."""
     finalize = getattr(CPUCodeLibrary, "_finalize_final_module", None)
     if finalize is None or getattr(finalize, "_raysynth", False):
@@ -295,7 +295,11 @@ def _no_machine_code_for_linked_only_libraries() -> None:
         module = self._final_module
         if not is_linked_only(module):
             return finalize(self, *args, **kwargs)
-        self._final_module = environment_stub(module)
+        try:
+            stub = environment_stub(module)
+        except RuntimeError:   # LLVM did not parse it: generate the machine code after all
+            return finalize(self, *args, **kwargs)
+        self._final_module = stub
         try:
             return finalize(self, *args, **kwargs)
         finally:
