@@ -114,7 +114,7 @@ def _key_cache_entries_by_caller_flags() -> None:
         key = index_key(self, sig, codegen)
         caller = targetconfig.ConfigStack.top_or_none()
         if caller is not None and _is_raysynth_function(self._py_func):
-            key = key + (caller.summary(),)
+            key = key + (getattr(caller, "summary", caller.__repr__)(),)   # non-default flags
         return key
 
     _index_key._raysynth = True
