@@ -257,9 +257,9 @@ _optimize_linked_copies_as_private()
 
 
 def is_linked_only(module) -> bool:
-    """Whether a finalized module is a raysynth kernel's own: every function it defines for
-    others (external linkage) is a raysynth function and none is an entry point (Numba's
-    Python or C wrappers). Such a library's code only ever runs as a copy linked into its
+    """Whether a library's final module (linked, optimized or not) is a raysynth kernel's
+    own: every function it defines for others (external linkage) is a raysynth function and
+    none is an entry point (Numba's Python or C wrappers). Such a library's code only ever runs as a copy linked into its
     callers (private there), never from its own machine code."""
     own = [fn.name for fn in module.functions if not fn.is_declaration and fn.linkage == Linkage.external]
     return bool(own) and all(name.startswith(_RAYSYNTH_SYMBOL) for name in own)
@@ -347,7 +347,8 @@ def kernel(fn=None, *, inline: bool = False, ssa: bool = True):
     its signature (seconds of a cold start for ``render_pixel``).
 
     ``@kernel(ssa=False)``: on the CPU, compiled without Numba's SSA reconstruction (see
-    ``_CompilerWithoutSSA``), for a large function whose reconstruction costs seconds.
+    ``_CompilerWithoutSSA``), for a large function whose reconstruction costs seconds (a
+    kernel of its own only: an inlined one is typed inside its callers).
 
     On the CPU a kernel of its own is cached on disk like the launchers (keyed by its caller's
     flags as well, ``_key_cache_entries_by_caller_flags``), so a process compiling one launcher
@@ -389,4 +390,3 @@ cpu_launcher = njit(cache=True, nogil=True, _nrt=False, **_COMMON)
 #: stamped above, so a cached launcher would not see kernel edits; the render kernel compiles
 #: in a few seconds once per process.
 CUDA_LAUNCHER = dict(fastmath=False)
-
