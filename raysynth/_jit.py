@@ -50,6 +50,10 @@ def package_source_hash() -> str:
     return digest.hexdigest()
 
 
+def _is_raysynth_function(py_func) -> bool:
+    return (getattr(py_func, "__module__", "") or "").startswith("raysynth")
+
+
 def _stamp_cache_with_package_source() -> None:
     """Make Numba's on-disk cache of raysynth functions depend on the whole package source.
 
@@ -74,7 +78,7 @@ def _stamp_cache_with_package_source() -> None:
             return (base.get_source_stamp(self), stamp)
 
         def from_function(cls, py_func, py_file):
-            if not getattr(py_func, "__module__", "").startswith("raysynth"):
+            if not _is_raysynth_function(py_func):
                 return None
             return base.from_function.__func__(cls, py_func, py_file)
 
@@ -86,10 +90,6 @@ def _stamp_cache_with_package_source() -> None:
 
 
 _stamp_cache_with_package_source()
-
-
-def _is_raysynth_function(py_func) -> bool:
-    return (getattr(py_func, "__module__", "") or "").startswith("raysynth")
 
 
 def _key_cache_entries_by_caller_flags() -> None:
@@ -183,8 +183,7 @@ class _FewerCollectionsWhileCompiling(event.Listener):
     def on_start(self, ev):
         self.depth += 1
         if self.depth == 1:
-            module = getattr(getattr(ev.data.get("dispatcher"), "py_func", None), "__module__", "") or ""
-            if module.startswith("raysynth"):
+            if _is_raysynth_function(getattr(ev.data.get("dispatcher"), "py_func", None)):
                 self.saved = gc.get_threshold()
                 gc.set_threshold(*self.THRESHOLDS)
 
